@@ -1,0 +1,1 @@
+"""Analytics: pure maths over frames (P&L, greeks)."""

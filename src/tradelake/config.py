@@ -1,0 +1,215 @@
+"""Settings: one TOML file in the data home, overridden by ``TRADELAKE_*`` environment variables.
+
+Resolution order for the data home: ``--home`` flag, then ``TRADELAKE_HOME``, then the current
+directory. Inside it, ``tradelake.toml`` is optional: every setting has an embedded default so a
+fresh machine needs no server and no file. Any key can be overridden from the environment with
+``TRADELAKE_<SECTION>__<KEY>`` (double underscore between levels), e.g.
+``TRADELAKE_SOURCES__ATAS__TIMEZONE=America/Chicago``. Secrets are never stored here: a feed names
+the environment variable or file that holds its key (see :func:`read_secret`).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tradelake.errors import ConfigError
+
+CONFIG_FILE = "tradelake.toml"
+ENV_PREFIX = "TRADELAKE_"
+
+DEFAULT_TOML = """\
+# tradelake configuration. Every key is optional; the values below are the defaults.
+# Any key can be overridden with an environment variable TRADELAKE_<SECTION>__<KEY>,
+# e.g. TRADELAKE_SOURCES__ATAS__TIMEZONE=America/Chicago.
+
+[landing]
+# Where raw bytes are kept, append-only. A relative path is inside the data home;
+# use "s3://bucket/prefix" to land in S3 (install the [s3] extra; set [s3] below).
+url = "landing"
+
+[staging]
+# Validated Parquet, partitioned by date and source. Relative paths are inside the data home.
+url = "staging"
+
+[features]
+# The DuckDB feature store file.
+path = "features.duckdb"
+
+[s3]
+# endpoint_url = "http://127.0.0.1:9000"   # for S3-compatible stores; credentials come from
+# the usual AWS_* environment variables or profile, never from this file.
+
+[sources.atas]
+# Time zone of the machine that exported the ATAS workbooks (IANA name). Override per run
+# with `tradelake ingest --tz ZONE`.
+timezone = "UTC"
+# Folder watched by `tradelake watch` / `tradelake run`.
+input_dir = "input"
+
+# Instrument specs override or extend the built-in table, keyed by root symbol:
+# [instruments.ES]
+# tick_size = 0.25
+# point_value = 50.0
+# currency = "USD"
+# exchange_tz = "America/Chicago"
+# session_open = "17:00"
+"""
+
+_DEFAULTS: dict[str, Any] = {
+    "landing": {"url": "landing"},
+    "staging": {"url": "staging"},
+    "features": {"path": "features.duckdb"},
+    "s3": {},
+    "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
+    "instruments": {},
+    "feeds": [],
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one data home. Paths are absolute; URLs may be ``s3://``."""
+
+    home: Path
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def landing_url(self) -> str:
+        return self._resolve_url(self.raw["landing"]["url"])
+
+    @property
+    def staging_url(self) -> str:
+        return self._resolve_url(self.raw["staging"]["url"])
+
+    @property
+    def features_path(self) -> Path:
+        return self.home / str(self.raw["features"]["path"])
+
+    @property
+    def input_dir(self) -> Path:
+        return self.home / str(self.raw["sources"]["atas"]["input_dir"])
+
+    @property
+    def state_dir(self) -> Path:
+        """Small mutable bookkeeping (feed cursors, watcher state): never the data itself."""
+        return self.home / "state"
+
+    @property
+    def atas_timezone(self) -> str:
+        return validate_timezone(
+            str(self.raw["sources"]["atas"]["timezone"]), "sources.atas.timezone"
+        )
+
+    @property
+    def s3_options(self) -> dict[str, Any]:
+        """fsspec storage options for ``s3://`` URLs (endpoint only; credentials from AWS_*)."""
+        options = dict(self.raw.get("s3", {}))
+        endpoint = options.pop("endpoint_url", None)
+        return {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+
+    @property
+    def instruments(self) -> Mapping[str, Mapping[str, Any]]:
+        return dict(self.raw.get("instruments", {}))
+
+    @property
+    def feeds(self) -> list[Mapping[str, Any]]:
+        return list(self.raw.get("feeds", []))
+
+    def _resolve_url(self, url: str) -> str:
+        if "://" in url:
+            return url
+        path = Path(url)
+        return str(path if path.is_absolute() else self.home / path)
+
+
+def resolve_home(home: str | Path | None = None) -> Path:
+    """The data home: explicit argument, else ``TRADELAKE_HOME``, else the current directory."""
+    chosen = home if home is not None else os.environ.get(f"{ENV_PREFIX}HOME") or Path.cwd()
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``tradelake.toml`` (if any) from the home and apply environment overrides."""
+    root = resolve_home(home)
+    merged = copy.deepcopy(_DEFAULTS)
+    file = root / CONFIG_FILE
+    if file.exists():
+        try:
+            _deep_merge(merged, tomllib.loads(file.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file} is not valid TOML ({exc}); fix the line it names.") from exc
+    _apply_env(merged, os.environ if env is None else env)
+    return Settings(home=root, raw=merged)
+
+
+def write_default_config(home: Path, *, overwrite: bool = False) -> Path:
+    """Write the commented default ``tradelake.toml``; refuses to clobber an edited file."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / CONFIG_FILE
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} already exists; edit it, or pass --force to rewrite it.")
+    target.write_text(DEFAULT_TOML, encoding="utf-8")
+    return target
+
+
+def validate_timezone(name: str, setting: str) -> str:
+    """Return ``name`` if it is an IANA zone, else raise a ConfigError naming the setting."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{setting} = {name!r} is not an IANA time zone; use a name like 'Europe/Berlin'."
+        ) from exc
+    return name
+
+
+def read_secret(name: str, *, env_var: str | None, file: str | None) -> str:
+    """Return a secret from an environment variable or a file, listing both places on failure.
+
+    The value is never logged; callers must redact it from URLs and errors themselves.
+    """
+    if env_var and os.environ.get(env_var):
+        return os.environ[env_var].strip()
+    if file:
+        path = Path(file).expanduser()
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+    looked = [f"environment variable {env_var}" if env_var else "no api_key_env set"]
+    looked.append(f"file {file}" if file else "no api_key_file set")
+    raise ConfigError(f"secret for {name} not found; looked at: {', '.join(looked)}.")
+
+
+def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def _apply_env(config: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = config
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name} overrides {part!r}, which is not a table in the config.")
+        node[path[-1]] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    """Environment values are TOML scalars when they parse as one, else plain strings."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value

@@ -1,0 +1,74 @@
+"""One exception hierarchy for the whole platform.
+
+Each layer raises its own subclass so callers can tell *where* something stopped, and each
+message says what happened, to which file or feed, and what to do next. Bad *rows* are never
+exceptions: they are quarantined with a reason and counted. Exceptions are for what stops a
+whole file, feed, or command.
+
+    TradelakeError
+    ├── ConfigError            a setting is missing or malformed
+    ├── LandingError           the landing zone refused or lost an object
+    ├── SourceFormatError      a file or payload is not in the producer's format
+    ├── ValidationError        a frame broke its table contract (code bug, not bad data)
+    ├── StagingError           staging files could not be written or read
+    ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
+    ├── FeedError              a pulled feed failed (see the markers below)
+    └── VisionError            an image could not be decoded or a model not loaded
+
+``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
+client, stream workers and scheduler decide to retry or give up without string matching.
+"""
+
+from __future__ import annotations
+
+
+class TradelakeError(Exception):
+    """Base of every error tradelake raises on purpose."""
+
+
+class TransientError(TradelakeError):
+    """Marker: retrying later may succeed (timeouts, 5xx, 429, a busy file)."""
+
+
+class TerminalError(TradelakeError):
+    """Marker: retrying the same input will fail the same way (bad format, bad credentials)."""
+
+
+class ConfigError(TerminalError):
+    """A setting is missing or malformed; the message lists every place that was looked at."""
+
+
+class LandingError(TradelakeError):
+    """The landing zone could not store or return an object."""
+
+
+class SourceFormatError(TerminalError):
+    """A file or payload is not in the format its producer emits."""
+
+
+class ValidationError(TerminalError):
+    """A frame does not satisfy its table contract after row-level quarantine."""
+
+
+class StagingError(TradelakeError):
+    """Staging Parquet files could not be written or read."""
+
+
+class FeatureStoreError(TradelakeError):
+    """The feature store could not refresh or answer a query."""
+
+
+class FeedError(TradelakeError):
+    """A pulled feed failed as a whole."""
+
+
+class TransientFeedError(FeedError, TransientError):
+    """A feed failed in a way a later retry can fix."""
+
+
+class TerminalFeedError(FeedError, TerminalError):
+    """A feed failed in a way only a config or producer change can fix."""
+
+
+class VisionError(TerminalError):
+    """An image could not be decoded, or a vision model could not be loaded."""

@@ -1,0 +1,174 @@
+"""The DuckDB feature store: incremental refresh from staging, latest versions, analytics.
+
+Two schemas live in one DuckDB file:
+
+- ``staging.<table>``: every staged row of every version, loaded incrementally. A staged file is
+  (re)loaded only when it is new or its size/mtime changed, and its rows are replaced as a unit
+  (tracked in ``staging._files``), so a re-processed landing object never doubles rows.
+- ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key) and the
+  derived feature tables of :mod:`tradelake.features.definitions`.
+
+A refresh runs in one transaction: a crash leaves the previous consistent state. Analysts get
+read-only connections (:meth:`FeatureStore.query`), which DuckDB enforces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from tradelake.errors import FeatureStoreError
+from tradelake.features.definitions import DEFINITIONS, BuildContext
+from tradelake.features.duck_types import create_table_sql
+from tradelake.instruments import InstrumentTable
+from tradelake.staging import StagingWriter
+from tradelake.tables import TABLES, TableSpec
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    """Which staged files were loaded and which feature tables were rebuilt."""
+
+    files_loaded: int
+    files_removed: int
+    tables_changed: tuple[str, ...]
+    rebuilt: tuple[str, ...] = field(default=())
+
+
+class FeatureStore:
+    """One DuckDB file fed from one staging root."""
+
+    def __init__(
+        self, path: Path, staging: StagingWriter, instruments: InstrumentTable | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.staging = staging
+        self.instruments = instruments or InstrumentTable()
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection; read-only ones refuse every write (the analysts' kind)."""
+        if read_only and not self.path.exists():
+            raise FeatureStoreError(
+                f"no feature store at {self.path} yet; run `tradelake ingest` or `tradelake demo`."
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise FeatureStoreError(
+                f"cannot open {self.path} ({exc}); another tradelake process may be writing it."
+            ) from exc
+
+    def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
+        """Load new or changed staging files and rebuild the feature tables that depend on them."""
+        con = self.connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            _ensure_catalog(con)
+            loaded = removed = 0
+            changed: list[str] = []
+            for spec in TABLES.values():
+                n_loaded, n_removed = self._sync_table(con, spec)
+                loaded += n_loaded
+                removed += n_removed
+                if n_loaded or n_removed or rebuild_all or not _has_table(con, "main", spec.latest):
+                    changed.append(spec.name)
+            rebuilt = self._rebuild(con, set(changed))
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+        return RefreshResult(loaded, removed, tuple(changed), tuple(rebuilt))
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run ``sql`` on a read-only connection and return the result as a polars frame."""
+        con = self.connect(read_only=True)
+        try:
+            return con.execute(sql, params or []).pl()
+        except duckdb.Error as exc:
+            raise FeatureStoreError(f"query failed: {exc}") from exc
+        finally:
+            con.close()
+
+    def table(self, name: str) -> pl.DataFrame:
+        """A whole feature table (quoted, so only existing table names resolve)."""
+        return self.query(f'SELECT * FROM "{name}"')
+
+    def _sync_table(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
+        con.execute(create_table_sql(f"staging.{spec.name}", spec.schema, '"_file" VARCHAR'))
+        on_disk = {str(p): _stamp(p) for p in self.staging.files(spec.name)}
+        known = dict(
+            con.execute(
+                "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
+            ).fetchall()
+        )
+        stale = [f for f, stamp in known.items() if on_disk.get(f) != stamp]
+        fresh = [f for f, stamp in on_disk.items() if known.get(f) != stamp]
+        if stale:
+            con.execute(f"DELETE FROM staging.{spec.name} WHERE _file IN ?", [stale])
+            con.execute(
+                "DELETE FROM staging._files WHERE table_name = ? AND file IN ?", [spec.name, stale]
+            )
+        if fresh:
+            columns = ", ".join(f'"{c}"' for c in spec.schema)
+            con.execute(
+                f"INSERT INTO staging.{spec.name} ({columns}, _file) "
+                f"SELECT {columns}, filename FROM read_parquet(?, filename = true, "
+                "hive_partitioning = false)",
+                [fresh],
+            )
+            con.executemany(
+                "INSERT INTO staging._files VALUES (?, ?, ?)",
+                [[spec.name, f, on_disk[f]] for f in fresh],
+            )
+        removed = len([f for f in stale if f not in on_disk])
+        return len(fresh), removed
+
+    def _rebuild(self, con: duckdb.DuckDBPyConnection, changed: set[str]) -> list[str]:
+        rebuilt: list[str] = []
+        for spec in TABLES.values():
+            if spec.name in changed:
+                _build_latest(con, spec)
+                rebuilt.append(spec.latest)
+        context = BuildContext(con=con, instruments=self.instruments)
+        for definition in DEFINITIONS:
+            if changed.intersection(definition.depends_on):
+                definition.build(context)
+                rebuilt.append(definition.name)
+        return rebuilt
+
+
+def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS staging._files "
+        "(table_name VARCHAR, file VARCHAR, stamp VARCHAR, PRIMARY KEY (table_name, file))"
+    )
+
+
+def _build_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    key = ", ".join(f'"{c}"' for c in spec.natural_key)
+    con.execute(
+        f'CREATE OR REPLACE TABLE main."{spec.latest}" AS '
+        f"SELECT * EXCLUDE (_file) FROM staging.{spec.name} "
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY version DESC, ingest_ts DESC) = 1"
+    )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"

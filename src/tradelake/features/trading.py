@@ -1,0 +1,51 @@
+"""Trading features: round trips, daily P&L by session, open positions, journal statistics,
+and the reconciliation of our round trips against the ATAS Journal sheet.
+
+The maths lives in :mod:`tradelake.analytics` (pure functions); this module only reads the
+deduplicated ``trades``/``journal`` tables and stores the results.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tradelake.analytics import pnl, reconcile, stats
+from tradelake.features.definitions import BuildContext, feature
+
+STAT_DIMENSIONS: tuple[str | None, ...] = (None, "account", "instrument", "weekday", "hour")
+
+
+@feature("round_trips", depends_on=("trades_raw",))
+def build_round_trips(ctx: BuildContext) -> None:
+    trades = ctx.frame("SELECT * FROM main.trades")
+    trips = pnl.round_trips(trades, ctx.instruments)
+    ctx.replace("round_trips", trips)
+    ctx.replace("daily_pnl", pnl.daily_pnl(trades, ctx.instruments))
+    ctx.replace("open_positions", pnl.open_positions(trades, ctx.instruments))
+    ctx.replace("journal_stats", _all_statistics(trips))
+
+
+@feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
+def build_reconciliation(ctx: BuildContext) -> None:
+    trips = ctx.frame("SELECT * FROM main.round_trips")
+    journal = ctx.frame("SELECT * FROM main.journal")
+    ctx.replace(
+        "journal_reconciliation", reconcile.reconcile_journal(trips, journal, ctx.instruments)
+    )
+
+
+def _all_statistics(trips: pl.DataFrame) -> pl.DataFrame:
+    """Every grouping in one long table: ``dimension`` names the grouping, ``key`` its value."""
+    frames = []
+    for dimension in STAT_DIMENSIONS:
+        table = stats.journal_statistics(trips, by=dimension)
+        key = pl.col(dimension).cast(pl.Utf8) if dimension else pl.lit("all")
+        frames.append(
+            table.with_columns(
+                pl.lit(dimension or "all").alias("dimension"), key.alias("key")
+            ).drop([dimension] if dimension else [])
+        )
+    combined = pl.concat(frames, how="diagonal_relaxed")
+    return combined.select(
+        ["dimension", "key", *[c for c in combined.columns if c not in ("dimension", "key")]]
+    )

@@ -1,0 +1,62 @@
+"""Local-filesystem landing backend: exclusive create by hard-linking a fully written temp file.
+
+``os.link`` fails if the target exists and is atomic, so a reader never sees a half-written
+object and two writers of the same key cannot both win. The temp file is fsynced first so a
+crash leaves either nothing or the complete object.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tradelake.landing.backend import register_backend
+
+
+class LocalBackend:
+    """Write-once objects under a directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.url = str(self.root)
+
+    def create(self, key: str, data: bytes) -> bool:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, target)
+            created = True
+        except FileExistsError:
+            created = False
+        finally:
+            tmp.unlink()
+        if created:
+            os.chmod(target, 0o444)
+        return created
+
+    def read(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        base = self.root / prefix
+        if not base.exists():
+            return
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix()
+
+
+@register_backend("file")
+def _local(url: str, _options: dict[str, Any]) -> LocalBackend:
+    return LocalBackend(url.removeprefix("file://"))

@@ -1,0 +1,141 @@
+"""The facade under the CLI, the jobs and (later) the web app: one object per data home.
+
+Each CLI command unpacks its options and calls one method here; the methods wire the layers
+(landing → staging → features) together from :class:`~tradelake.config.Settings`, so no caller
+needs to know where anything lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from tradelake.config import Settings, load_settings, validate_timezone
+from tradelake.features import FeatureStore, RefreshResult
+from tradelake.instruments import InstrumentTable
+from tradelake.jobs import ingest as ingest_job
+from tradelake.jobs import replay as replay_job
+from tradelake.jobs.faults import crash_point
+from tradelake.landing import LandingStore
+from tradelake.staging import StagingWriter
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Per-file results and what the feature-store refresh did."""
+
+    files: list[ingest_job.FileResult]
+    refresh: RefreshResult | None
+
+    @property
+    def ok(self) -> bool:
+        return all(result.status != "error" for result in self.files)
+
+
+class Platform:
+    """Everything tradelake does, for one data home."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @classmethod
+    def open(cls, home: str | Path | None = None) -> Platform:
+        return cls(load_settings(home))
+
+    @cached_property
+    def instruments(self) -> InstrumentTable:
+        return InstrumentTable(self.settings.instruments)
+
+    @cached_property
+    def landing(self) -> LandingStore:
+        return LandingStore(self.settings.landing_url, self.settings.s3_options)
+
+    @cached_property
+    def staging(self) -> StagingWriter:
+        return StagingWriter(self.settings.staging_url)
+
+    @cached_property
+    def features(self) -> FeatureStore:
+        return FeatureStore(self.settings.features_path, self.staging, self.instruments)
+
+    @property
+    def ingest_env(self) -> ingest_job.IngestEnv:
+        return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
+
+    def ingest(
+        self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
+    ) -> IngestReport:
+        """Land, parse, validate and stage each file, then refresh the feature store once."""
+        timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
+        results = ingest_job.ingest_paths(
+            self.ingest_env, paths, timezone=timezone, progress=progress
+        )
+        refresh = None
+        if (
+            any(result.status == "ingested" for result in results)
+            or not self.features.path.exists()
+        ):
+            crash_point("before_refresh")
+            refresh = self.features.refresh()
+        return IngestReport(results, refresh)
+
+    def refresh(self) -> RefreshResult:
+        return self.features.refresh()
+
+    def replay(self, *, progress: Progress | None = None) -> replay_job.ReplayResult:
+        return replay_job.replay(self.ingest_env, self.features, progress=progress)
+
+    def daily_pnl(
+        self,
+        *,
+        account: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> pl.DataFrame:
+        """Daily P&L by session date, account and contract, oldest first."""
+        clauses, params = _filters(account, date_from, date_to)
+        return self.features.query(
+            "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
+            f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
+            params,
+        )
+
+    def statistics(self, dimension: str = "all") -> pl.DataFrame:
+        """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
+        return self.features.query(
+            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ? ORDER BY key",
+            [dimension],
+        )
+
+    def reconciliation(self, *, differences_only: bool = True) -> pl.DataFrame:
+        """Our round trips against the ATAS Journal sheet."""
+        where = "WHERE status <> 'matched'" if differences_only else ""
+        return self.features.query(f"SELECT * FROM journal_reconciliation {where}")
+
+    def sql(self, query: str) -> pl.DataFrame:
+        """A read-only query against the feature store."""
+        return self.features.query(query)
+
+
+def _filters(
+    account: str | None, date_from: date | None, date_to: date | None
+) -> tuple[str, list[object]]:
+    conditions: list[str] = []
+    params: list[object] = []
+    if account:
+        conditions.append("account = ?")
+        params.append(account)
+    if date_from:
+        conditions.append("session_date >= ?")
+        params.append(date_from)
+    if date_to:
+        conditions.append("session_date <= ?")
+        params.append(date_to)
+    return ("WHERE " + " AND ".join(conditions) if conditions else ""), params

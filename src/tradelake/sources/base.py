@@ -1,0 +1,90 @@
+"""The source seam: a parser turns one landed object's bytes into staged-table frames.
+
+A new producer is one module with a function decorated by :func:`register_parser`; the ingest
+job, replay and the stream workers find it here by source name. Parsers are pure (bytes in,
+frames out): they never touch landing, staging or the feature store, so batch and stream share
+them and tests can call them on plain bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from tradelake.errors import SourceFormatError
+from tradelake.instruments import InstrumentTable
+from tradelake.staging.quarantine import Quarantine
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser may need beyond the bytes: the producer's time zone and contract specs."""
+
+    timezone: str = "UTC"
+    instruments: InstrumentTable = field(default_factory=InstrumentTable)
+
+
+@dataclass
+class ParseResult:
+    """Frames per staged table (matching its TableSpec content), their quarantines and notes."""
+
+    frames: dict[str, pl.DataFrame]
+    quarantine: dict[str, Quarantine]
+    notes: list[str] = field(default_factory=list)
+
+
+Parser = Callable[[bytes, str, ParseContext], ParseResult]
+
+
+@dataclass(frozen=True)
+class SourceDef:
+    """A registered producer: its parser, the file suffixes it accepts and its content type."""
+
+    name: str
+    parse: Parser
+    suffixes: tuple[str, ...]
+    content_type: str
+
+
+SOURCES: dict[str, SourceDef] = {}
+
+
+def register_parser(
+    name: str, *, suffixes: tuple[str, ...], content_type: str
+) -> Callable[[Parser], Parser]:
+    """Register ``parse`` as the parser of source ``name``."""
+
+    def decorate(parse: Parser) -> Parser:
+        SOURCES[name] = SourceDef(name, parse, suffixes, content_type)
+        return parse
+
+    return decorate
+
+
+def get_source(name: str) -> SourceDef:
+    """The registered source ``name`` (importing the built-in source modules on first use)."""
+    import tradelake.sources  # noqa: F401  (registers the built-in parsers)
+
+    try:
+        return SOURCES[name]
+    except KeyError:
+        known = ", ".join(sorted(SOURCES)) or "none"
+        raise KeyError(f"unknown source {name!r}; registered sources: {known}") from None
+
+
+def source_for_path(path: Path) -> SourceDef:
+    """The file-dropped source that accepts ``path``'s suffix (``.xlsx`` → ATAS)."""
+    import tradelake.sources  # noqa: F401  (registers the built-in parsers)
+
+    suffix = path.suffix.lower()
+    for source in SOURCES.values():
+        if suffix in source.suffixes:
+            return source
+    accepted = sorted({s for src in SOURCES.values() for s in src.suffixes})
+    raise SourceFormatError(
+        f"{path}: unsupported file type {suffix or '(none)'}; "
+        f"tradelake ingest accepts {', '.join(accepted)} files."
+    )

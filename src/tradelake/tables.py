@@ -1,0 +1,115 @@
+"""Table contracts: names, columns and dtypes, natural keys and partitioning, in one place.
+
+Every staged table carries the record tags of DESIGN §3: ``source``, ``ingest_ts`` (UTC, when the
+landing object was written), ``version`` (1 for the first delivery of a natural key, +1 for each
+later delivery whose content differs) and ``landing_id`` (sha256 of the landing object).
+Versions are decided by comparing a row's ``hash_columns`` with the latest staged version of its
+natural key, so an identical re-delivery adds nothing and a corrected one becomes a new version.
+Everything else (parsers, staging, the feature store) reads these specs instead of repeating
+column lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+RECORD_TAGS: dict[str, pl.DataType] = {
+    "source": pl.Utf8(),
+    "ingest_ts": UTC_TS,
+    "version": pl.Int64(),
+    "landing_id": pl.Utf8(),
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The contract of one staged table.
+
+    ``content`` are the business columns (compared to decide versions); ``natural_key``
+    identifies the same real-world record across deliveries; ``date_column`` drives the
+    ``date=`` partition.
+    """
+
+    name: str
+    content: Mapping[str, pl.DataType]
+    natural_key: tuple[str, ...]
+    date_column: str
+    hashed: tuple[str, ...] = field(default=())
+    latest_name: str = ""
+
+    @property
+    def latest(self) -> str:
+        """Name of the feature-store table holding the latest version per natural key."""
+        return self.latest_name or self.name.removesuffix("_raw")
+
+    @property
+    def schema(self) -> dict[str, pl.DataType]:
+        """Full staged schema: business columns then record tags."""
+        return {**self.content, **RECORD_TAGS}
+
+    @property
+    def hash_columns(self) -> tuple[str, ...]:
+        """Columns whose values decide whether a re-delivery is a new version."""
+        return self.hashed or tuple(c for c in self.content if c not in self.natural_key)
+
+
+TRADES_RAW = TableSpec(
+    name="trades_raw",
+    content={
+        "trade_id": pl.Int64(),
+        "account": pl.Utf8(),
+        "instrument": pl.Utf8(),
+        "symbol": pl.Utf8(),
+        "root": pl.Utf8(),
+        "exchange": pl.Utf8(),
+        "timestamp": UTC_TS,
+        "side": pl.Utf8(),
+        "qty": pl.Int64(),
+        "price": pl.Float64(),
+        "commission": pl.Float64(),
+        "exchange_id": pl.Utf8(),
+        "order_id": pl.Utf8(),
+        "extra": pl.Utf8(),
+    },
+    natural_key=("trade_id",),
+    date_column="timestamp",
+)
+
+ATAS_JOURNAL = TableSpec(
+    name="atas_journal",
+    content={
+        "journal_id": pl.Int64(),
+        "account": pl.Utf8(),
+        "instrument": pl.Utf8(),
+        "symbol": pl.Utf8(),
+        "root": pl.Utf8(),
+        "exchange": pl.Utf8(),
+        "open_ts": UTC_TS,
+        "open_price": pl.Float64(),
+        "open_volume": pl.Int64(),
+        "close_ts": UTC_TS,
+        "close_price": pl.Float64(),
+        "close_volume": pl.Int64(),
+        "price_pnl": pl.Float64(),
+        "profit_ticks": pl.Float64(),
+        "pnl": pl.Float64(),
+        "comment": pl.Utf8(),
+        "extra": pl.Utf8(),
+    },
+    natural_key=("journal_id",),
+    date_column="open_ts",
+    latest_name="journal",
+)
+
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (TRADES_RAW, ATAS_JOURNAL)}
+
+
+def register_table(spec: TableSpec) -> TableSpec:
+    """Add a table contract (one line per new source module)."""
+    TABLES[spec.name] = spec
+    return spec

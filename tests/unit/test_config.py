@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tradelake.config import load_settings, read_secret, write_default_config
+from tradelake.errors import ConfigError
+
+
+def test_defaults_need_no_file(home: Path) -> None:
+    settings = load_settings(home, env={})
+    assert settings.landing_url == str(home / "landing")
+    assert settings.features_path == home / "features.duckdb"
+    assert settings.atas_timezone == "UTC"
+
+
+def test_file_then_env_override(home: Path) -> None:
+    write_default_config(home)
+    text = (
+        (home / "tradelake.toml")
+        .read_text()
+        .replace('timezone = "UTC"', 'timezone = "Europe/Paris"')
+    )
+    (home / "tradelake.toml").write_text(text)
+    assert load_settings(home, env={}).atas_timezone == "Europe/Paris"
+    env = {"TRADELAKE_SOURCES__ATAS__TIMEZONE": "America/Chicago"}
+    assert load_settings(home, env=env).atas_timezone == "America/Chicago"
+
+
+def test_home_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADELAKE_HOME", str(tmp_path))
+    assert load_settings().home == tmp_path.resolve()
+
+
+def test_init_refuses_to_clobber(home: Path) -> None:
+    write_default_config(home)
+    with pytest.raises(ConfigError, match="--force"):
+        write_default_config(home)
+
+
+def test_bad_timezone_names_the_setting(home: Path) -> None:
+    settings = load_settings(home, env={"TRADELAKE_SOURCES__ATAS__TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(ConfigError, match=r"sources\.atas\.timezone"):
+        _ = settings.atas_timezone
+
+
+def test_invalid_toml_is_a_config_error(home: Path) -> None:
+    (home / "tradelake.toml").write_text("[landing\nurl=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(home, env={})
+
+
+def test_secret_lookup_lists_every_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as info:
+        read_secret("fred", env_var="FRED_KEY", file=str(tmp_path / "missing"))
+    assert "FRED_KEY" in str(info.value) and "missing" in str(info.value)
+    (tmp_path / "key").write_text("s3cret\n")
+    assert read_secret("fred", env_var="FRED_KEY", file=str(tmp_path / "key")) == "s3cret"
+    monkeypatch.setenv("FRED_KEY", "fromenv")
+    assert read_secret("fred", env_var="FRED_KEY", file=None) == "fromenv"
