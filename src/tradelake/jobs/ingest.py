@@ -9,6 +9,7 @@ broken file stops only itself: its error is one line, and the rest of the batch 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,9 +100,7 @@ def process_object(
     """Parse, validate and stage one landing object unless it is already processed."""
     if env.staging.is_processed(obj.landing_id):
         return FileResult(path, obj.landing_id, "duplicate")
-    context = ParseContext(
-        timezone=obj.attributes.get("timezone", "UTC"), instruments=env.instruments
-    )
+    context = parse_context(obj, env.instruments)
     try:
         parsed = source.parse(data, obj.original_name, context)
     except TradelakeError as exc:
@@ -120,6 +119,16 @@ def process_object(
     env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in result.tables.items()})
     crash_point("after_marker")
     return result
+
+
+def parse_context(obj: LandingObject, instruments: InstrumentTable) -> ParseContext:
+    """Rebuild the parse settings recorded with the object when it landed (replay-safe)."""
+    return ParseContext(
+        timezone=obj.attributes.get("timezone", "UTC"),
+        instruments=instruments,
+        source=obj.source,
+        options=json.loads(obj.attributes.get("options", "{}")),
+    )
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

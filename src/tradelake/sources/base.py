@@ -8,9 +8,10 @@ them and tests can call them on plain bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -21,10 +22,17 @@ from tradelake.staging.quarantine import Quarantine
 
 @dataclass(frozen=True)
 class ParseContext:
-    """What a parser may need beyond the bytes: the producer's time zone and contract specs."""
+    """What a parser may need beyond the bytes.
+
+    ``timezone`` is the producer's local zone (ATAS exports); ``source`` is the landing source
+    the rows will be tagged with (e.g. ``rss:fed-press``); ``options`` are the feed's
+    kind-specific settings from ``[[feeds]]`` (column mappings, series ids, ...).
+    """
 
     timezone: str = "UTC"
     instruments: InstrumentTable = field(default_factory=InstrumentTable)
+    source: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
