@@ -18,11 +18,11 @@ STAT_DIMENSIONS: tuple[str | None, ...] = (None, "account", "instrument", "weekd
 @feature("round_trips", depends_on=("trades_raw",))
 def build_round_trips(ctx: BuildContext) -> None:
     trades = ctx.frame("SELECT * FROM main.trades")
-    trips = pnl.round_trips(trades, ctx.instruments)
-    ctx.replace("round_trips", trips)
-    ctx.replace("daily_pnl", pnl.daily_pnl(trades, ctx.instruments))
-    ctx.replace("open_positions", pnl.open_positions(trades, ctx.instruments))
-    ctx.replace("journal_stats", _all_statistics(trips))
+    report = pnl.pnl_report(trades, ctx.instruments)  # one FIFO pass for all three tables
+    ctx.replace("round_trips", report.round_trips)
+    ctx.replace("daily_pnl", report.daily)
+    ctx.replace("open_positions", report.open_positions)
+    ctx.replace("journal_stats", _all_statistics(report.round_trips))
 
 
 @feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
