@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console as RichConsole
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -33,7 +34,8 @@ class Console:
             self.out.print(message)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        """One line on stderr; the message is plain text (never read as rich markup)."""
+        self.err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
     def frame(self, frame: pl.DataFrame, *, title: str | None = None) -> None:
         """A frame as a table (people) or a list of row objects (``--json``)."""

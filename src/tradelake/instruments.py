@@ -20,11 +20,14 @@ from tradelake.errors import ConfigError
 
 MONTH_CODES = "FGHJKMNQUVXZ"
 
+# Anchored at the end: "MESZ5XYZ" or "NQZ5 foo" is not a contract name (it was once read as
+# MESZ5 / NQZ5). Exchange names may carry ATAS feed suffixes such as "_Ind", "-Globex", ".US".
 _SYMBOL = re.compile(
-    r"^\s*#?(?P<root>[A-Z0-9]+?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,2})"
-    r"(?:@(?P<exchange>[A-Za-z0-9_]+))?",
+    r"^#?(?P<root>[A-Z0-9]+?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,2})"
+    r"(?:@(?P<exchange>[A-Z0-9_.\-]+))?$",
 )
-_BARE = re.compile(r"^\s*#?(?P<root>[A-Z0-9]+)(?:@(?P<exchange>[A-Za-z0-9_]+))?")
+_BARE = re.compile(r"^#?(?P<root>[A-Z0-9]+)(?:@(?P<exchange>[A-Z0-9_.\-]+))?$")
+_ATAS_ID = re.compile(r"#atas-id", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ def parse_symbol(name: str) -> ParsedSymbol:
     The exchange suffix after ``_`` (ATAS's feed name, e.g. ``_Ind``) is dropped; a
     ``#atas-id=...`` tail is ignored. A name without a month code is a root (continuous).
     """
-    text = name.split("#atas-id", 1)[0].strip().upper()
+    text = _ATAS_ID.split(name, maxsplit=1)[0].strip().upper()
     match = _SYMBOL.match(text)
     if match:
         exchange = match["exchange"]
@@ -153,12 +156,24 @@ class InstrumentTable:
         ]
 
 
+_FIELDS = ("tick_size", "point_value", "currency", "exchange", "exchange_tz", "session_open")
+
+
 def _apply_override(
     root: str, base: InstrumentSpec | None, fields: Mapping[str, Any]
 ) -> InstrumentSpec:
     values: dict[str, Any] = dict(fields)
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"[instruments.{root}] has unknown key(s) {', '.join(unknown)}; "
+            f"the keys are {', '.join(_FIELDS)}."
+        )
+    for name in ("tick_size", "point_value"):
+        if name in values:
+            values[name] = _positive(root, name, values[name])
     if "session_open" in values:
-        values["session_open"] = _parse_time(root, str(values["session_open"]))
+        values["session_open"] = _parse_time(root, values["session_open"])
     if base is not None:
         return replace(base, **values)
     required = ("tick_size", "point_value", "currency", "exchange_tz", "session_open")
@@ -172,9 +187,25 @@ def _apply_override(
     return InstrumentSpec(root=root, **values)
 
 
-def _parse_time(root: str, text: str) -> time:
+def _positive(root: str, name: str, value: Any) -> float:
+    """A tick size or point value: a number > 0 (a zero tick would divide the tick-grid check)."""
     try:
-        hour, minute = (int(part) for part in text.split(":"))
-        return time(hour, minute)
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0:
+        raise ConfigError(f"[instruments.{root}] {name} {value!r} must be a number > 0.")
+    return number
+
+
+def _parse_time(root: str, value: Any) -> time:
+    """``"17:00"``, ``"17:00:00"`` or a TOML local time (``session_open = 17:00:00``)."""
+    if isinstance(value, time):
+        return value
+    try:
+        parts = [int(part) for part in str(value).split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError(value)
+        return time(parts[0], parts[1], parts[2] if len(parts) == 3 else 0)
     except ValueError as exc:
-        raise ConfigError(f"[instruments.{root}] session_open {text!r} must be HH:MM.") from exc
+        raise ConfigError(f"[instruments.{root}] session_open {value!r} must be HH:MM.") from exc

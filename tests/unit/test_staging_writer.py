@@ -63,7 +63,8 @@ def test_restaging_the_same_object_is_idempotent(tmp_path: Path) -> None:
     after = writer.read("trades_raw")
     assert before.sort("exchange_id").equals(after.sort("exchange_id"))
     assert len(writer.files("trades_raw")) == 2  # one file per date partition
-    assert all("date=2025-11-0" in str(p) and "source=atas" in str(p) for p in writer.files("trades_raw"))
+    files = [str(p) for p in writer.files("trades_raw")]
+    assert all("date=2025-11-0" in f and "source=atas" in f for f in files)
 
 
 def test_quarantine_keeps_rows_and_reasons(tmp_path: Path) -> None:

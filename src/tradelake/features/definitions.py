@@ -25,7 +25,7 @@ class BuildContext:
     instruments: InstrumentTable
 
     def frame(self, sql: str) -> pl.DataFrame:
-        return self.con.execute(sql).pl()
+        return self.con.sql(sql).pl()
 
     def replace(self, name: str, frame: pl.DataFrame) -> None:
         """Replace table ``main.<name>`` with ``frame`` (its schema, even when empty)."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
+from polars._typing import PolarsDataType
 
 
-def duckdb_type(dtype: pl.DataType) -> str:
+def duckdb_type(dtype: PolarsDataType) -> str:
     """The DuckDB type that stores ``dtype`` without loss (UTC datetimes become TIMESTAMPTZ)."""
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"

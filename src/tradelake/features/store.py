@@ -90,7 +90,7 @@ class FeatureStore:
         """Run ``sql`` on a read-only connection and return the result as a polars frame."""
         con = self.connect(read_only=True)
         try:
-            return con.execute(sql, params or []).pl()
+            return con.sql(sql, params=params or None).pl()
         except duckdb.Error as exc:
             raise FeatureStoreError(f"query failed: {exc}") from exc
         finally:

@@ -128,6 +128,7 @@ def parse_context(obj: LandingObject, instruments: InstrumentTable) -> ParseCont
         instruments=instruments,
         source=obj.source,
         options=json.loads(obj.attributes.get("options", "{}")),
+        ingest_ts=obj.ingest_ts,
     )
 
 

@@ -35,7 +35,7 @@ def replay(
     fresh_env = IngestEnv(env.landing, StagingWriter(fresh_root), env.instruments)
     results = []
     for obj in env.landing.list():
-        source = get_source(obj.source.split(":", 1)[0])
+        source = get_source(obj.attributes.get("kind") or obj.source.split(":", 1)[0])
         data = env.landing.get(obj.landing_id)
         results.append(process_object(fresh_env, obj, data, source, path=obj.original_name))
         if progress:

@@ -14,6 +14,7 @@ bytes returns the existing object with ``created=False``.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 from collections.abc import Iterator
@@ -47,7 +48,7 @@ class LandingObject:
         return json.dumps(row, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> LandingObject:
+    def from_json(cls, text: str | builtins.bytes) -> LandingObject:
         row: dict[str, Any] = json.loads(text)
         row["ingest_ts"] = datetime.fromisoformat(row["ingest_ts"])
         return cls(**row)

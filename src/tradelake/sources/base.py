@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,15 @@ class ParseContext:
 
     ``timezone`` is the producer's local zone (ATAS exports); ``source`` is the landing source
     the rows will be tagged with (e.g. ``rss:fed-press``); ``options`` are the feed's
-    kind-specific settings from ``[[feeds]]`` (column mappings, series ids, ...).
+    kind-specific settings from ``[[feeds]]`` (column mappings, series ids, ...); ``ingest_ts``
+    is when the landing object was written (when we learned its content).
     """
 
     timezone: str = "UTC"
     instruments: InstrumentTable = field(default_factory=InstrumentTable)
     source: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    ingest_ts: datetime | None = None
 
 
 @dataclass

@@ -1,0 +1,154 @@
+"""``tradelake pull | run | status``: the pulled feeds on the command line.
+
+Thin like the rest of the CLI: each command reads ``[[feeds]]``, calls one job function and
+prints through :class:`tradelake.console.Console`. ``tradelake.cli`` attaches them with
+:func:`register`.
+
+Exit codes: 0 when every feed pulled (or had nothing new), 1 for a setup error (bad
+``[[feeds]]`` entry, unknown feed name), 2 when any feed failed or had a payload rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, stop_on_signals
+from tradelake.console import Console, rows_table
+from tradelake.errors import ConfigError
+from tradelake.jobs.feed_state import FeedState, FeedStateStore, utc_now
+from tradelake.jobs.feeds import FeedConfig, load_feeds
+from tradelake.jobs.pull import PullResult, pull_all
+from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+from tradelake.platform import Platform
+
+NamesArg = Annotated[
+    list[str] | None, typer.Argument(help="Feed names from [[feeds]] (default: all).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``pull``, ``run`` and ``status`` to the ``tradelake`` app."""
+    app.command("pull")(pull)
+    app.command("run")(run)
+    app.command("status")(status)
+
+
+def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Pull feeds once: fetch what is new, land it, stage it, refresh the feature store.
+
+    Exit code 0 when every feed pulled or had nothing new, 2 when any failed or was rejected.
+    """
+    with command(json) as console:
+        platform = Platform.open(home)
+        feeds = _select(load_feeds(platform.settings), names or [])
+        states = FeedStateStore(platform.settings.state_dir)
+        results = pull_all(platform.ingest_env, feeds, states)
+        _print_pull(console, results)
+        if any(result.rows for result in results):
+            platform.refresh()
+        if not all(result.ok for result in results):
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+def run(home: HomeOpt = None) -> None:
+    """Run every feed on its schedule and watch input/ until SIGTERM or Ctrl-C.
+
+    On a stop signal, pulls in flight finish and save their state, then the command exits 0.
+    """
+    with command(False) as console:
+        platform = Platform.open(home)
+        settings = platform.settings
+        feeds = load_feeds(settings)
+        settings.input_dir.mkdir(parents=True, exist_ok=True)
+        stop = stop_on_signals()
+        scheduler = FeedScheduler(
+            platform.ingest_env,
+            feeds,
+            FeedStateStore(settings.state_dir),
+            refresh=platform.refresh,
+            watch=WatchConfig(settings.input_dir, settings.atas_timezone),
+            report=lambda line: console.info(escape(line)),
+        )
+        console.info(
+            f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "
+            "stop with Ctrl-C or SIGTERM"
+        )
+        scheduler.run(stop)
+        console.info("stopped: in-flight pulls finished")
+
+
+def status(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Each feed's last run, last success, last error, rows staged, next run, news latency."""
+    with command(json) as console:
+        platform = Platform.open(home)
+        states = FeedStateStore(platform.settings.state_dir)
+        now = utc_now()
+        feeds = load_feeds(platform.settings)
+        rows = [_status_row(feed, states.load(feed.name), now) for feed in feeds]
+        if json:
+            console.emit_json(rows)
+        elif not rows:
+            console.info("no [[feeds]] in tradelake.toml")
+        else:
+            console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
+
+
+def _select(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:
+    if not names:
+        return list(feeds)
+    by_name = {feed.name: feed for feed in feeds}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise ConfigError(f"no feed named {', '.join(unknown)} in [[feeds]]; configured: {known}.")
+    return [by_name[name] for name in names]
+
+
+def _print_pull(console: Console, results: Sequence[PullResult]) -> None:
+    if console.json_mode:
+        console.emit_json([result.to_dict() for result in results])
+        return
+    for result in results:
+        if result.error:
+            console.error(result.error)
+        for reason in result.rejected:
+            console.error(f"feed {result.feed}: payload quarantined: {reason}")
+    columns = ("feed", "status", "pages", "landed", "rows", "quarantined", "latency_max_s")
+    table = [{key: result.to_dict()[key] for key in columns} for result in results]
+    console.frame(rows_table(table), title="Pull")
+
+
+def _status_row(feed: FeedConfig, state: FeedState, now: datetime) -> dict[str, Any]:
+    """State plus the schedule; the next run is recomputed when no scheduler keeps it current."""
+    next_run = state.next_run_ts
+    if next_run is None or next_run < now:
+        next_run = feed.next_run(now)
+    row = {"feed": feed.name, "kind": feed.kind, "schedule": feed.schedule}
+    row.update(state.to_dict())
+    row["next_run_ts"] = next_run.isoformat()
+    for private in ("name", "etag", "last_modified"):
+        row.pop(private)
+    return row
+
+
+def _human(row: dict[str, Any]) -> dict[str, Any]:
+    """The columns people read, timestamps to the second (UTC) and errors clipped."""
+    error = row["last_error"] or ""
+    return {
+        "feed": row["feed"],
+        "status": row["last_status"],
+        "last success (UTC)": _clock(row["last_success_ts"]),
+        "rows": row["rows_staged_last"],
+        "next run (UTC)": _clock(row["next_run_ts"]),
+        "latency p50 s": row["latency_p50_s"],
+        "last error": error if len(error) <= 80 else error[:77] + "...",
+    }
+
+
+def _clock(iso: str | None) -> str | None:
+    return iso[:19].replace("T", " ") if iso else None

@@ -1,0 +1,184 @@
+"""The built-in scheduler: every feed on its cron schedule, plus the ``input/`` folder watcher.
+
+One loop on the main thread decides what is due (croniter; 6-field schedules fire on seconds)
+and hands pulls and watcher batches to a small thread pool, so a slow provider never delays
+the others. Guarantees a caller may rely on:
+
+- A feed that fails keeps failing alone: its error goes to its state file and the loop goes on.
+- At most one pull per feed runs at a time; fires missed while it runs are coalesced into one.
+- A feed never pulled runs at start. After a restart, a feed whose saved ``next_run_ts`` passed
+  while we were down runs at once, once (its cursor then asks only for what it missed);
+  otherwise it waits for its next cron fire.
+- Fetches run in parallel; staging is serialised (``pull.STAGING_LOCK``) so concurrent objects
+  never both claim version 1 of a key. Feature-store refreshes run after pulls or ingests that
+  staged rows, one at a time under a lock (DuckDB allows one writer per file).
+- ``stop`` (set by SIGTERM/SIGINT in ``tradelake run``) ends the loop: no new work starts,
+  in-flight pulls finish and save their state, then :meth:`FeedScheduler.run` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from tradelake.errors import TradelakeError
+from tradelake.jobs.feed_state import FeedStateStore
+from tradelake.jobs.feeds import FeedConfig
+from tradelake.jobs.ingest import FileResult, IngestEnv, ingest_paths
+from tradelake.jobs.pull import (
+    STAGING_LOCK,
+    PullOptions,
+    PullResult,
+    RateLimits,
+    pull_and_record,
+)
+from tradelake.jobs.watch import FolderWatcher
+
+logger = logging.getLogger("tradelake.scheduler")
+
+Report = Callable[[str], None]
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Slot:
+    """One feed's place in the schedule."""
+
+    feed: FeedConfig
+    next_run: datetime
+    running: Future[PullResult | None] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """The folder the scheduler also watches, and how ATAS files in it are ingested."""
+
+    folder: Path
+    timezone: str
+    settle_s: float = 1.0
+
+
+class FeedScheduler:
+    """Runs feeds on their schedules and the folder watcher until ``stop`` is set."""
+
+    def __init__(
+        self,
+        env: IngestEnv,
+        feeds: Sequence[FeedConfig],
+        states: FeedStateStore,
+        *,
+        refresh: Callable[[], object],
+        watch: WatchConfig | None = None,
+        options: PullOptions | None = None,
+        workers: int = 2,
+        tick_s: float = 0.5,
+        report: Report = logger.info,
+    ) -> None:
+        self.env, self.states, self.watch = env, states, watch
+        self.options = options or PullOptions()
+        self.limits = RateLimits(feeds, self.options)
+        self.tick_s = tick_s
+        self.report = report
+        self._refresh = refresh
+        self._refresh_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
+        self._watch_busy: Future[None] | None = None
+        now = self.options.now()
+        self.slots = [self._schedule(feed, now) for feed in feeds]
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set, then let in-flight work finish (see module docstring)."""
+        watcher = FolderWatcher(self.watch.folder, self.watch.settle_s) if self.watch else None
+        try:
+            while not stop.is_set():
+                now = self.options.now()
+                self.submit_due(now)
+                if watcher:
+                    self._poll(watcher)
+                stop.wait(self._sleep_for(self.options.now()))
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def submit_due(self, now: datetime) -> list[str]:
+        """Start every feed whose time has come and is not running; returns their names."""
+        started = []
+        for slot in self.slots:
+            if slot.next_run > now:
+                continue
+            slot.next_run = slot.feed.next_run(now)
+            if slot.running is not None and not slot.running.done():
+                logger.info("feed %s still running; skipping this fire", slot.feed.name)
+                continue
+            slot.running = self._pool.submit(self._guarded, self._pull, slot.feed, slot.next_run)
+            started.append(slot.feed.name)
+        return started
+
+    def _pull(self, feed: FeedConfig, next_run: datetime) -> PullResult:
+        result = pull_and_record(
+            self.env, feed, self.states, self.limits, self.options, next_run=next_run
+        )
+        self.report(_describe(result))
+        if result.rows:
+            self.refresh()
+        return result
+
+    def refresh(self) -> None:
+        """Refresh the feature store; serialised, and a failure is reported, not raised."""
+        with self._refresh_lock:
+            try:
+                self._refresh()
+            except TradelakeError as exc:
+                self.report(f"feature-store refresh failed ({exc}); the next refresh retries")
+
+    def _guarded(self, work: Callable[..., _T], *args: object) -> _T | None:
+        """Run pool work so that a bug is logged with its traceback instead of lost in a Future."""
+        try:
+            return work(*args)
+        except Exception:
+            logger.exception("scheduled work failed; the loop goes on")
+            return None
+
+    def _poll(self, watcher: FolderWatcher) -> None:
+        if self._watch_busy is not None and not self._watch_busy.done():
+            return
+        batch = watcher.ready()
+        if batch:
+            self._watch_busy = self._pool.submit(self._guarded, self._ingest, batch)
+
+    def _ingest(self, batch: list[Path]) -> None:
+        assert self.watch is not None
+        with STAGING_LOCK:
+            results: list[FileResult] = ingest_paths(self.env, batch, timezone=self.watch.timezone)
+        for result in results:
+            detail = f" ({result.error})" if result.error else ""
+            self.report(f"ingest {result.path}: {result.status}, {result.rows} rows{detail}")
+        if any(result.status == "ingested" for result in results):
+            self.refresh()
+
+    def _schedule(self, feed: FeedConfig, now: datetime) -> _Slot:
+        """The first run: at once for a feed never pulled or whose saved next run passed while
+        we were down (a missed run is caught up once, not once per missed fire); else by cron."""
+        state = self.states.load(feed.name)
+        missed = state.next_run_ts is not None and state.next_run_ts <= now
+        state.next_run_ts = now if missed or state.last_run_ts is None else feed.next_run(now)
+        self.states.save(state)
+        return _Slot(feed, state.next_run_ts)
+
+    def _sleep_for(self, now: datetime) -> float:
+        if not self.slots:
+            return self.tick_s
+        earliest = min(slot.next_run for slot in self.slots)
+        return max(0.0, min(self.tick_s, (earliest - now).total_seconds()))
+
+
+def _describe(result: PullResult) -> str:
+    if result.status == "failed":
+        return f"feed {result.feed}: failed: {result.error}"
+    extra = f", {len(result.rejected)} payload(s) rejected" if result.rejected else ""
+    return f"feed {result.feed}: {result.status}, {result.pages} page(s), {result.rows} rows{extra}"

@@ -1,0 +1,1 @@
+"""Chart-screenshot pattern recognition: synthetic data, CNN, training, registry, similarity."""
