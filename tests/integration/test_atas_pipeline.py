@@ -1,0 +1,96 @@
+"""The ATAS path through every layer, checked against hand-computed and generated truth."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fixtures.atas import EXECUTIONS_EN, export, fill, workbook
+
+from tradelake.jobs.watch import FolderWatcher
+from tradelake.platform import Platform
+
+
+def _ingest(home: Path, name: str, data: bytes, tz: str) -> Platform:
+    path = home / name
+    path.write_bytes(data)
+    platform = Platform.open(home)
+    report = platform.ingest([path], tz=tz)
+    assert [r.status for r in report.files] == ["ingested"], report.files[0].error
+    return platform
+
+
+def test_daily_pnl_of_a_position_held_across_the_session_open(home: Path) -> None:
+    """Hand-computed: MES point value 5 USD, commission 0.62 per fill, Chicago export.
+
+    Buy 2 @ 6000.00 Mon 16:30 CT (Monday's session); sell 1 @ 6002.00 Mon 17:30 CT (after the
+    17:00 open, so Tuesday's session); sell 1 @ 5999.00 Tue 09:00 CT (Tuesday's session).
+    FIFO: lot 1 +2.00 × 5 = 10.00, lot 2 -1.00 × 5 = -5.00, both realised on Tuesday.
+    """
+    rows = [
+        fill(direction="Buy", volume=2, price=6000.0, time=datetime(2025, 11, 24, 16, 30),
+             exchange_id="E1", commission=0.62),
+        fill(direction="Sell", volume=1, price=6002.0, time=datetime(2025, 11, 24, 17, 30),
+             exchange_id="E2", commission=0.62),
+        fill(direction="Sell", volume=1, price=5999.0, time=datetime(2025, 11, 25, 9, 0),
+             exchange_id="E3", commission=0.62),
+    ]  # fmt: skip
+    data = workbook({"Executions": [list(EXECUTIONS_EN), *rows]})
+    platform = _ingest(home, "hand.xlsx", data, "America/Chicago")
+    daily = platform.daily_pnl()
+    assert daily.select("session_date", "gross_pnl", "commission", "net_pnl", "fills",
+                        "round_trips").rows() == [
+        (date(2025, 11, 24), 0.0, pytest.approx(0.62), pytest.approx(-0.62), 1, 0),
+        (date(2025, 11, 25), pytest.approx(5.0), pytest.approx(1.24), pytest.approx(3.76), 2, 1),
+    ]  # fmt: skip
+    trip = platform.sql("SELECT * FROM round_trips").row(0, named=True)
+    assert trip["direction"] == "long" and trip["gross_pnl"] == pytest.approx(5.0)
+    assert trip["open_ts"].isoformat().startswith("2025-11-24T22:30:00")  # 16:30 CST = 22:30 UTC
+
+
+def test_clean_export_reconciles_with_its_journal_and_matches_truth(home: Path) -> None:
+    data, truth = export(fills=800, seed=31, timezone="America/New_York")
+    platform = _ingest(home, "clean.xlsx", data, "America/New_York")
+    trades = platform.sql("SELECT exchange_id, timestamp, qty, price FROM trades")
+    expected = truth.fills.select("exchange_id", "timestamp", "qty", "price")
+    assert trades.sort("exchange_id").equals(expected.sort("exchange_id"))
+    statuses = platform.sql(
+        "SELECT status, count(*) FROM journal_reconciliation GROUP BY 1"
+    ).rows()
+    assert statuses == [("matched", truth.journal.filter(pl.col("close_ts").is_not_null()).height)]
+    # Realised P&L adds up across tables; commissions of still-open lots count in daily_pnl only.
+    gross = platform.sql("SELECT sum(gross_pnl) FROM daily_pnl").item()
+    assert gross == pytest.approx(platform.sql("SELECT sum(gross_pnl) FROM round_trips").item())
+    commission = platform.sql("SELECT sum(commission) FROM daily_pnl").item()
+    assert commission == pytest.approx(truth.fills["commission"].sum())
+
+
+def test_bad_rows_are_quarantined_with_reasons_never_dropped(home: Path) -> None:
+    data, truth = export(fills=500, seed=32, timezone="Europe/Paris", mess=True)
+    platform = _ingest(home, "messy.xlsx", data, "Europe/Paris")
+    quarantined = platform.staging.quarantined("trades_raw")
+    assert quarantined.height >= truth.rejects.filter(pl.col("table") == "trades_raw").height > 0
+    assert quarantined["reason"].null_count() == 0
+    staged = platform.sql("SELECT count(*) FROM staging.trades_raw").item()
+    report_rows = Platform.open(home).staging.read("trades_raw").height
+    assert staged == report_rows
+
+
+def test_watcher_never_hands_out_a_half_written_workbook(tmp_path: Path) -> None:
+    data, _ = export(fills=100, seed=33)
+    target = tmp_path / "drop.xlsx"
+    watcher = FolderWatcher(tmp_path, settle_s=0.5)
+    target.write_bytes(data[: len(data) // 2])  # the copy is still running
+    assert watcher.ready(now=0.0) == []
+    assert watcher.ready(now=1.0) == []  # stable size but no zip end record yet
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(target)
+    target.write_bytes(data)  # the copy finished
+    assert watcher.ready(now=2.0) == []  # changed: wait for it to settle
+    assert watcher.ready(now=3.0) == [target]
+    assert watcher.ready(now=4.0) == []  # handed out once
+    (tmp_path / "~$drop.xlsx").write_bytes(b"lock")
+    assert watcher.ready(now=5.0) == [] and watcher.ready(now=6.0) == []
