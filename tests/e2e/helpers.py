@@ -25,7 +25,9 @@ FEATURE_TABLES = (
 VOLATILE = ("ingest_ts",)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """``python -m tradelake ARGS`` in a subprocess (so a crash point can really kill it)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELAKE_")}
     full_env.update(env or {})

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from fixtures.atas import EXECUTIONS_EN, export, fill, workbook
 
+from fixtures.atas import EXECUTIONS_EN, export, fill, workbook
 from tradelake.jobs.watch import FolderWatcher
 from tradelake.platform import Platform
 
@@ -57,9 +57,7 @@ def test_clean_export_reconciles_with_its_journal_and_matches_truth(home: Path) 
     trades = platform.sql("SELECT exchange_id, timestamp, qty, price FROM trades")
     expected = truth.fills.select("exchange_id", "timestamp", "qty", "price")
     assert trades.sort("exchange_id").equals(expected.sort("exchange_id"))
-    statuses = platform.sql(
-        "SELECT status, count(*) FROM journal_reconciliation GROUP BY 1"
-    ).rows()
+    statuses = platform.sql("SELECT status, count(*) FROM journal_reconciliation GROUP BY 1").rows()
     assert statuses == [("matched", truth.journal.filter(pl.col("close_ts").is_not_null()).height)]
     # Realised P&L adds up across tables; commissions of still-open lots count in daily_pnl only.
     gross = platform.sql("SELECT sum(gross_pnl) FROM daily_pnl").item()

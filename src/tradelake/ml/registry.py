@@ -1,0 +1,266 @@
+"""MLflow glue: log a trained chart_cnn checkpoint, register it, promote it if it is better.
+
+The model is logged as an MLflow pyfunc whose only artifact is the checkpoint file, so
+``ChartClassifier.load("models:/chart_cnn@champion")`` downloads that file and reads it
+with the same code as a local path (identical outputs), and generic MLflow tooling can
+still ``mlflow.pyfunc.load_model`` it.
+
+Promotion rule: a new version takes the ``champion`` alias only when its held-out-style
+macro-F1 is strictly greater than the current champion's (or there is none).
+
+Storage defaults to ``sqlite:///<home>/mlflow.db`` with artifacts in ``<home>/mlartifacts``;
+pass ``tracking_uri`` for a server. Functions take these explicitly: no global config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from PIL import Image, ImageDraw, ImageFont
+
+MODEL_NAME = "chart_cnn"
+EXPERIMENT = "chart_cnn"
+CHAMPION = "champion"
+METRIC = "heldout_macro_f1"
+PIP_REQUIREMENTS = ["torch", "numpy", "pillow", "mlflow"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """Outcome of :func:`publish`."""
+
+    run_id: str
+    version: str
+    macro_f1: float
+    promoted: bool
+    champion_version: str
+
+
+def default_tracking_uri(home: str | Path) -> str:
+    """``sqlite:///<home>/mlflow.db`` (absolute path)."""
+    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
+
+
+def _uri(tracking_uri: str | None, home: str | Path | None) -> str:
+    if tracking_uri:
+        return tracking_uri
+    if home is None:
+        raise ValueError("pass tracking_uri or home (where mlflow.db and mlartifacts live)")
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return default_tracking_uri(home)
+
+
+@contextmanager
+def _tracking(uri: str) -> Iterator[MlflowClient]:
+    """Point MLflow's fluent API at ``uri`` for the block, then restore the previous URI."""
+    prev_t, prev_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
+    finally:
+        mlflow.set_tracking_uri(prev_t)
+        mlflow.set_registry_uri(prev_r)
+
+
+class ChartPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
+    """Pyfunc wrapper: input a list of image bytes, output one JSON string per image.
+
+    Each JSON holds ``signal``, ``prob``, ``probs`` and ``embedding``, or ``error``.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from tradelake.ml.vision import ChartClassifier
+
+        self.clf = ChartClassifier.load(context.artifacts["checkpoint"])
+
+    def predict(self, context: Any, model_input: list[bytes]) -> list[str]:
+        out: list[str] = []
+        for r in self.clf.predict_many(list(model_input)):
+            if isinstance(r, Exception):
+                out.append(json.dumps({"error": str(r)}))
+            else:
+                out.append(
+                    json.dumps(
+                        {
+                            "signal": r.signal,
+                            "prob": r.prob,
+                            "probs": r.probs,
+                            "embedding": r.embedding.tolist(),
+                        }
+                    )
+                )
+        return out
+
+
+def confusion_image(cm: Sequence[Sequence[int]], classes: Sequence[str]) -> Image.Image:
+    """Confusion matrix (rows true, columns predicted) as a PNG-ready image, Pillow only."""
+    k = len(classes)
+    cell, margin = 64, 190
+    img = Image.new("RGB", (margin + k * cell + 10, margin + k * cell + 10), "white")
+    d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=13)
+    for i, row in enumerate(cm):
+        total = max(1, sum(row))
+        for j, v in enumerate(row):
+            t = v / total
+            col = (int(255 - 200 * t), int(255 - 120 * t), 255)
+            x, y = margin + j * cell, margin + i * cell
+            d.rectangle([x, y, x + cell, y + cell], fill=col, outline=(180, 180, 180))
+            d.text((x + cell / 2, y + cell / 2), str(v), fill="black", font=font, anchor="mm")
+        d.text(
+            (margin - 6, margin + i * cell + cell / 2),
+            classes[i],
+            fill="black",
+            font=font,
+            anchor="rm",
+        )
+    for j, c in enumerate(classes):
+        lab = Image.new("RGBA", (margin - 10, 18), (255, 255, 255, 0))
+        ImageDraw.Draw(lab).text((0, 2), c, fill="black", font=font)
+        rot = lab.rotate(90, expand=True)
+        img.paste(rot, (margin + j * cell + cell // 2 - 9, 5), rot)
+    d.text((5, 5), "rows: true\ncols: predicted", fill="black", font=font)
+    return img
+
+
+def _read_metrics(checkpoint: Path) -> dict[str, Any]:
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    metrics: dict[str, Any] = ckpt.get("metrics") or {}
+    return {"version": ckpt.get("version", "0"), "temperature": ckpt["temperature"], **metrics}
+
+
+def _flat(metrics: dict[str, Any]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for split in ("heldout", "val"):
+        rep = metrics.get(split) or {}
+        for key in ("accuracy", "macro_f1", "ece_before", "ece_after"):
+            if key in rep:
+                flat[f"{split}_{key}"] = float(rep[key])
+        for cls, v in (rep.get("per_class_f1") or {}).items():
+            flat[f"{split}_f1_{cls}"] = float(v)
+    return flat
+
+
+def champion_score(client: MlflowClient, name: str = MODEL_NAME) -> tuple[str, float] | None:
+    """``(version, heldout macro-F1)`` of the current champion, or None."""
+    try:
+        mv = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    tag = (mv.tags or {}).get(METRIC)
+    if tag is not None:
+        return str(mv.version), float(tag)
+    run = client.get_run(str(mv.run_id))
+    return str(mv.version), float(run.data.metrics.get(METRIC, float("-inf")))
+
+
+def promote_if_better(
+    client: MlflowClient, version: str, score: float, name: str = MODEL_NAME
+) -> bool:
+    """Move ``champion`` to ``version`` iff ``score`` beats the current champion's."""
+    current = champion_score(client, name)
+    if current is not None and score <= current[1]:
+        return False
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return True
+
+
+def publish(
+    checkpoint: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    home: str | Path | None = None,
+    name: str = MODEL_NAME,
+    experiment: str = EXPERIMENT,
+    params: dict[str, Any] | None = None,
+) -> Published:
+    """Log params/metrics/confusion matrix and the model, register a version, maybe promote."""
+    checkpoint = Path(checkpoint)
+    uri = _uri(tracking_uri, home)
+    m = _read_metrics(checkpoint)
+    score = float((m.get("heldout") or {}).get("macro_f1", float("-inf")))
+    with _tracking(uri) as client:
+        if mlflow.get_experiment_by_name(experiment) is None:
+            loc = (
+                (Path(home).resolve() / "mlartifacts").as_uri()
+                if home and not tracking_uri
+                else None
+            )
+            client.create_experiment(experiment, artifact_location=loc)
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run() as run:
+            scalar = {k: v for k, v in m.items() if isinstance(v, str | int | float)}
+            mlflow.log_params({**scalar, **(params or {})})
+            mlflow.log_metrics(_flat(m))
+            with tempfile.TemporaryDirectory() as tmp:
+                metrics_path = Path(tmp) / "metrics.json"
+                metrics_path.write_text(json.dumps(m, indent=1, default=str))
+                mlflow.log_artifact(str(metrics_path))
+                cm = (m.get("heldout") or {}).get("confusion")
+                if cm:
+                    png = Path(tmp) / "confusion_heldout.png"
+                    from tradelake.ml.charts import CLASSES
+
+                    confusion_image(cm, CLASSES).save(png)
+                    mlflow.log_artifact(str(png))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=ChartPyfunc(),
+                artifacts={"checkpoint": str(checkpoint)},
+                pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=name,
+            )
+        version = str(info.registered_model_version)
+        client.set_model_version_tag(name, version, METRIC, str(score))
+        promoted = promote_if_better(client, version, score, name)
+        champ = champion_score(client, name)
+    return Published(run.info.run_id, version, score, promoted, champ[0] if champ else version)
+
+
+def download_checkpoint(model_uri: str, *, tracking_uri: str | None = None) -> Path:
+    """Download a logged chart_cnn model (``models:/...``, ``runs:/...``); return its .pt file.
+
+    Temporarily sets MLflow's global tracking/registry URIs: not safe to run concurrently
+    with other MLflow calls in the same process that rely on different URIs.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    try:
+        # MLflow 3 resolves the logged model behind a models:/ URI with the *global* URIs,
+        # whatever download_artifacts is passed, so point them at ``uri`` for the call.
+        with _tracking(uri):
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=model_uri, tracking_uri=uri, registry_uri=uri
+                )
+            )
+    except MlflowException as exc:
+        from tradelake.ml.vision import VisionError
+
+        raise VisionError(
+            f"cannot fetch {model_uri} from {uri} ({exc.message}); check the "
+            "name/alias and the tracking URI"
+        ) from exc
+    if local.is_file():
+        return local
+    found = sorted(local.rglob("*.pt"))
+    if not found:
+        from tradelake.ml.vision import VisionError
+
+        raise VisionError(
+            f"{model_uri} holds no .pt checkpoint; was it logged by tradelake.ml.registry.publish?"
+        )
+    return found[0]
