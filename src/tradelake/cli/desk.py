@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
@@ -77,7 +78,8 @@ def watch(
 
         def handle(batch: list[Path]) -> None:
             report = platform.ingest(batch, tz=tz)
-            _print_ingest(console, [r.to_dict() for r in report.files])
+            for result in report.files:
+                console.info(_log_line(result.to_dict()))
 
         watch_folder(folder, handle, settle_s=settle, should_stop=stop_on_signals().is_set)
 
@@ -178,6 +180,17 @@ def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         for note in row["notes"]:
             console.info(f"[yellow]note[/] {Path(row['path']).name}: {note}")
+
+
+def _log_line(row: dict[str, Any]) -> str:
+    """One line per file for long-running commands, where a table per batch is noise."""
+    stamp = datetime.now().strftime("%H:%M:%S")
+    name = escape(Path(row["path"]).name)
+    if row["error"]:
+        return f"{stamp} [red]error[/] {name}: {escape(row['error'])}"
+    return (
+        f"{stamp} {row['status']} {name}: {row['rows']} rows, {row['quarantined']} quarantined"
+    )
 
 
 def _date(value: datetime | None) -> date | None:

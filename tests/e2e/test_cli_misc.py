@@ -1,0 +1,76 @@
+"""init, sql (read-only), watch and help, as a user runs them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from e2e.helpers import json_out, run_cli
+from fixtures.atas import export
+
+
+def test_init_writes_a_commented_config_and_refuses_to_clobber(home: Path) -> None:
+    first = run_cli("init", "--home", str(home))
+    assert first.returncode == 0, first.stderr
+    text = (home / "tradelake.toml").read_text()
+    assert "[sources.atas]" in text and "timezone" in text and text.count("#") > 5
+    assert (home / "input").is_dir()
+    second = run_cli("init", "--home", str(home))
+    assert second.returncode == 1 and "--force" in second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_sql_is_read_only_and_prints_json(home: Path) -> None:
+    data, truth = export(fills=200, seed=41)
+    (home / "a.xlsx").write_bytes(data)
+    assert run_cli("ingest", str(home / "a.xlsx"), "--home", str(home)).returncode == 0
+    count = run_cli("sql", "SELECT count(*) AS n FROM trades", "--home", str(home), "--json")
+    assert json_out(count) == [{"n": truth.fills.height}]
+    write = run_cli("sql", "CREATE TABLE hack AS SELECT 1", "--home", str(home))
+    assert write.returncode == 1
+    assert "read-only" in write.stderr.lower() and "Traceback" not in write.stderr
+    after = run_cli("sql", "SELECT count(*) AS n FROM trades", "--home", str(home), "--json")
+    assert json_out(after) == [{"n": truth.fills.height}]
+
+
+def test_commands_without_a_store_say_what_to_do(home: Path) -> None:
+    result = run_cli("pnl", "daily", "--home", str(home))
+    assert result.returncode == 1
+    assert "tradelake ingest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("ingest", "watch", "replay", "pnl", "stats", "sql", "demo", "pull", "status"):
+        assert command in result.stdout
+
+
+@pytest.mark.slow
+def test_watch_ingests_a_dropped_file_once_and_stops_on_sigterm(home: Path) -> None:
+    data, truth = export(fills=150, seed=42)
+    inbox = home / "input"
+    inbox.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradelake", "watch", "--home", str(home), "--settle", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        (inbox / "drop.xlsx").write_bytes(data)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (home / "staging" / "_state").exists():
+            time.sleep(0.2)
+        time.sleep(1.5)  # several more polls: the file must not be ingested again
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.count("drop.xlsx") == 1, out
+    count = run_cli("sql", "SELECT count(*) AS n FROM trades", "--home", str(home), "--json")
+    assert json_out(count) == [{"n": truth.fills.height}]
