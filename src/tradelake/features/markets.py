@@ -101,9 +101,13 @@ def macro_as_of(
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (the feature store stores UTC)")
+    # Every version, not only the latest: a later delivery that closes a vintage
+    # (ALFRED sets its realtime_end) is a new version learned later, and must not hide what
+    # the desk knew before it arrived.
     sql = (
-        "SELECT series_id, observation_date, value, realtime_start, learned_ts FROM main.macro "
-        "WHERE series_id = ? AND realtime_start <= CAST(timezone('UTC', ?::TIMESTAMPTZ) AS DATE)"
+        "SELECT series_id, observation_date, value, realtime_start, learned_ts "
+        "FROM staging.macro_raw WHERE series_id = ? "
+        "AND realtime_start <= CAST(timezone('UTC', ?::TIMESTAMPTZ) AS DATE)"
     )
     params: list[object] = [series_id, as_of]
     if basis == "learned":
@@ -112,7 +116,10 @@ def macro_as_of(
     if observation_date is not None:
         sql += " AND observation_date = ?"
         params.append(observation_date)
-    sql += " ORDER BY observation_date DESC, realtime_start DESC, learned_ts DESC LIMIT 1"
+    sql += (
+        " ORDER BY observation_date DESC, realtime_start DESC, learned_ts DESC, version DESC"
+        " LIMIT 1"
+    )
     with _connection(source) as con:
         rows = con.execute(sql, params).fetchall()
     if not rows:

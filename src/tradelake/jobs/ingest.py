@@ -10,6 +10,7 @@ broken file stops only itself: its error is one line, and the rest of the batch 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from tradelake.staging.validate import validate_frame
 from tradelake.tables import TABLES
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -106,6 +108,14 @@ def process_object(
     except TradelakeError as exc:
         env.staging.record_file_error(obj.landing_id, obj.source, str(exc))
         return FileResult(path, obj.landing_id, "error", error=str(exc))
+    except Exception as exc:  # a parser bug must not lose the payload or stop the batch
+        reason = (
+            f"{obj.original_name}: the {source.name} parser failed ({type(exc).__name__}: {exc}); "
+            "the payload is kept in landing — report this as a bug, then run `tradelake replay`."
+        )
+        logger.exception("parser %s failed on landing object %s", source.name, obj.landing_id)
+        env.staging.record_file_error(obj.landing_id, obj.source, reason)
+        return FileResult(path, obj.landing_id, "error", error=reason)
     result = FileResult(path, obj.landing_id, "ingested", notes=list(parsed.notes))
     for table, frame in parsed.frames.items():
         spec = TABLES[table]
