@@ -3,34 +3,44 @@
 Run: ``python benchmarks/vision.py`` (uses the shipped checkpoint, 2 torch threads).
 Prints each figure next to its target and the speed-up over a naive baseline measured in
 the same run: Lanczos resize of the full decoded image with the default (NCHW) memory
-layout for the model, and a float64 brute-force full sort for the search.
+layout for the model, a full JPEG decode (no ``Image.draft``) for JPEG input, a float64
+brute-force full sort for the search, and the same call with its cache deleted for the
+feature-store search (``tradelake vision similar``; ``--store-rows 0`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from tradelake.features import FeatureStore
+from tradelake.features.embeddings import cache_dir
+from tradelake.jobs.vision import similar_setups
 from tradelake.ml.charts import CLASSES, generate_chart
 from tradelake.ml.similarity import EmbeddingIndex
-from tradelake.ml.vision import ChartClassifier, ChartNet, decode
+from tradelake.ml.vision import ChartClassifier, ChartNet, decode, preprocess
+from tradelake.staging import StagingWriter
 
 W, H = 1280, 720
 
 
-def _pngs(n: int, seed: int = 0) -> list[bytes]:
+def _pngs(n: int, seed: int = 0, fmt: str = "PNG") -> list[bytes]:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         img = generate_chart(rng, CLASSES[i % len(CLASSES)]).image.resize((W, H))
         buf = io.BytesIO()
-        img.save(buf, format="PNG")
+        img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
         out.append(buf.getvalue())
     return out
 
@@ -64,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--n-embeddings", type=int, default=1_000_000)
+    ap.add_argument("--store-rows", type=int, default=1_000_000)
     a = ap.parse_args()
     torch.set_num_threads(2)
     clf = ChartClassifier.load()
@@ -105,8 +116,37 @@ def main() -> None:
         f"{'OK' if ips >= 150 else 'MISS'};  naive {ips_b:.1f} images/s -> {ips / ips_b:.1f}x"
     )
 
+    jpegs = _pngs(64, fmt="JPEG")
+
+    pool = ThreadPoolExecutor(torch.get_num_threads())
+
+    def run_jpeg(draft: bool) -> None:
+        for i in range(0, len(jpegs), batch):
+            chunk = jpegs[i : i + batch]
+            if draft:
+                clf.predict_many(chunk)
+            else:  # the same thread pool and model, without Image.draft
+                arrays = list(pool.map(lambda b: preprocess(decode(b), clf.input_size), chunk))
+                clf.predict_arrays(np.stack(arrays))
+
+    # Alternate the two so that a burst of load from other tenants hits both; best of 5.
+    tj, tjf = np.inf, np.inf
+    for _ in range(5):
+        tj = min(tj, float(_times(lambda: run_jpeg(True), 1, warmup=0)[0]))
+        tjf = min(tjf, float(_times(lambda: run_jpeg(False), 1, warmup=0)[0]))
+    print(
+        f"batched JPEG q90 (draft decode) {len(jpegs) / tj * 1000:6.1f} images/s;  full decode "
+        f"{len(jpegs) / tjf * 1000:.1f} images/s -> {tjf / tj:.2f}x (best of 5, alternated)"
+    )
+
+    _search(a.n_embeddings)
+    if a.store_rows:
+        _store_search(clf, a.store_rows, blobs[0])
+
+
+def _search(n: int) -> None:
+    """Top-10 over ``n`` random 128-d vectors in memory (the matrices are freed on return)."""
     rng = np.random.default_rng(0)
-    n = a.n_embeddings
     emb = np.empty((n, 128), np.float32)
     for s in range(0, n, 100_000):
         emb[s : s + 100_000] = rng.standard_normal((min(100_000, n - s), 128), np.float32)
@@ -129,6 +169,42 @@ def main() -> None:
         f"search top-10 of {n:,} x 128  p50 {s50:6.1f} ms  max {smax:6.1f} ms  "
         f"(target <= 200 ms)  {'OK' if smax <= 200 else 'MISS'};  float64 full-sort "
         f"baseline {np.median(sb):.0f} ms -> {np.median(sb) / s50:.1f}x"
+    )
+
+
+def _store_search(clf: ChartClassifier, rows: int, query_png: bytes) -> None:
+    """``similar_setups`` over ``rows`` stored frames: cache build, cached, uncached."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FeatureStore(Path(tmp) / "features.duckdb", StagingWriter(Path(tmp) / "s"))
+        con = store.connect()
+        con.execute(
+            "CREATE TABLE img_signals AS SELECT substr(md5(i::VARCHAR), 1, 16) AS frame_id, "
+            "'file' AS device, TIMESTAMPTZ '2026-01-01' + to_seconds(i) AS ts, "
+            "'none' AS signal, 0.5 AS prob, 'screens' AS source, 1 AS version, ? AS "
+            "model_version, list_transform(range(128), lambda x: (random() - 0.5)::FLOAT)"
+            "::FLOAT[128] AS embedding FROM range(?) t(i)",
+            [clf.model_version, rows],
+        )
+        con.close()
+        image = Path(tmp) / "query.png"
+        image.write_bytes(query_png)
+        start = time.perf_counter()
+        similar_setups(clf, store, image, 10)
+        build = time.perf_counter() - start
+        cached = _times(lambda: similar_setups(clf, store, image, 10), 20, warmup=1)
+
+        def uncached_call() -> None:
+            shutil.rmtree(cache_dir(store), ignore_errors=True)
+            similar_setups(clf, store, image, 10)
+
+        uncached = _times(uncached_call, 2, warmup=0)
+    c50, c90 = (float(v) for v in np.percentile(cached, [50, 90]))
+    cmax = float(cached.max())
+    print(
+        f"similar over {rows:,} stored frames (DuckDB; PNG query inference included): "
+        f"first {build:.1f} s (builds the cache); cached p50 {c50:6.1f} ms p90 {c90:6.1f} ms "
+        f"max {cmax:6.1f} ms (target <= 200 ms)  {'OK' if c90 <= 200 else 'MISS'};  "
+        f"without the cache {np.median(uncached):.0f} ms -> {np.median(uncached) / c50:.1f}x"
     )
 
 

@@ -23,6 +23,7 @@ from tradelake.errors import ConfigError
 
 CONFIG_FILE = "tradelake.toml"
 ENV_PREFIX = "TRADELAKE_"
+MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
 DEFAULT_TOML = """\
 # tradelake configuration. Every key is optional; the values below are the defaults.
@@ -53,6 +54,17 @@ timezone = "UTC"
 # Folder watched by `tradelake watch` / `tradelake run`.
 input_dir = "input"
 
+[vision]
+# The chart classifier that scores screenshots (`tradelake ingest shot.png`, `tradelake vision`).
+# Empty = the checkpoint shipped with tradelake. Else a .pt file (relative to the data home) or
+# an MLflow model URI such as "models:/chart_cnn@champion" (read from [mlflow] below).
+model = ""
+
+[mlflow]
+# Experiment tracking and model registry. Empty = embedded: sqlite:///<home>/mlflow.db with
+# artifacts in <home>/mlartifacts, no server. Set a URL (e.g. "http://mlflow:5000") for a server.
+tracking_uri = ""
+
 # Instrument specs override or extend the built-in table, keyed by root symbol:
 # [instruments.ES]
 # tick_size = 0.25
@@ -70,6 +82,8 @@ _DEFAULTS: dict[str, Any] = {
     "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
     "instruments": {},
     "feeds": [],
+    "vision": {"model": ""},
+    "mlflow": {"tracking_uri": ""},
 }
 
 
@@ -121,6 +135,27 @@ class Settings:
     @property
     def feeds(self) -> list[Mapping[str, Any]]:
         return list(self.raw.get("feeds", []))
+
+    @property
+    def vision_model(self) -> str | None:
+        """``[vision] model``: None for the shipped checkpoint, else a model URI or ``.pt`` path.
+
+        MLflow URIs (``models:/...``, ``runs:/...``) pass through; a relative file path is
+        inside the data home.
+        """
+        value = str(self.raw.get("vision", {}).get("model") or "").strip()
+        if not value:
+            return None
+        if value.startswith(MODEL_URI_SCHEMES):
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else self.home / path)
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """``[mlflow] tracking_uri``, or the embedded store ``sqlite:///<home>/mlflow.db``."""
+        value = str(self.raw.get("mlflow", {}).get("tracking_uri") or "").strip()
+        return value or f"sqlite:///{self.home / 'mlflow.db'}"
 
     def _resolve_url(self, url: str) -> str:
         if "://" in url:

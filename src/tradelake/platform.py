@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -20,9 +21,14 @@ from tradelake.features import FeatureStore, RefreshResult
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
+from tradelake.jobs import vision as vision_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
+from tradelake.sources import screens
 from tradelake.staging import StagingWriter
+
+if TYPE_CHECKING:
+    from tradelake.ml.vision import ChartClassifier
 
 Progress = Callable[[str], None]
 
@@ -32,7 +38,7 @@ class IngestReport:
     """Per-file results and what the feature-store refresh did."""
 
     files: list[ingest_job.FileResult]
-    refresh: RefreshResult | None
+    refresh: RefreshResult
 
     @property
     def ok(self) -> bool:
@@ -44,6 +50,8 @@ class Platform:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Screenshots ingested in this process are scored by the configured [vision] model.
+        screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Platform:
@@ -77,14 +85,11 @@ class Platform:
         results = ingest_job.ingest_paths(
             self.ingest_env, paths, timezone=timezone, progress=progress
         )
-        refresh = None
-        if (
-            any(result.status == "ingested" for result in results)
-            or not self.features.path.exists()
-        ):
-            crash_point("before_refresh")
-            refresh = self.features.refresh()
-        return IngestReport(results, refresh)
+        # Always refresh: it is incremental (a no-op when staging is unchanged), and it repairs a
+        # store left behind by a crash between staging and refresh even when every file is a
+        # duplicate now.
+        crash_point("before_refresh")
+        return IngestReport(results, self.features.refresh())
 
     def refresh(self) -> RefreshResult:
         return self.features.refresh()
@@ -122,6 +127,40 @@ class Platform:
     def sql(self, query: str) -> pl.DataFrame:
         """A read-only query against the feature store."""
         return self.features.query(query)
+
+    # -- chart vision (issue 4) -------------------------------------------------------------
+
+    def chart_classifier(self) -> ChartClassifier:
+        """The ``[vision] model`` classifier, loaded once per process (shared with ingest)."""
+        return screens.classifier()
+
+    def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
+        """Signal and calibrated probabilities per screenshot; folders are walked."""
+        return vision_job.classify_paths(self.chart_classifier(), paths)
+
+    def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
+        """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
+        return vision_job.similar_setups(self.chart_classifier(), self.features, image, k)
+
+    def train_vision(
+        self,
+        *,
+        epochs: int,
+        n_train: int,
+        seed: int = 0,
+        time_budget: float | None = None,
+        progress: Progress | None = None,
+    ) -> vision_job.TrainReport:
+        """Train, evaluate, log to MLflow, register; promote only if it beats the champion."""
+        return vision_job.train_and_publish(
+            home=self.settings.home,
+            tracking_uri=self.settings.mlflow_tracking_uri,
+            epochs=epochs,
+            n_train=n_train,
+            seed=seed,
+            time_budget=time_budget,
+            progress=progress,
+        )
 
 
 def _filters(

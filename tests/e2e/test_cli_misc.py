@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from e2e.helpers import json_out, run_cli
 from fixtures.atas import export
 

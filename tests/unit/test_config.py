@@ -59,3 +59,34 @@ def test_secret_lookup_lists_every_place(tmp_path: Path, monkeypatch: pytest.Mon
     assert read_secret("fred", env_var="FRED_KEY", file=str(tmp_path / "key")) == "s3cret"
     monkeypatch.setenv("FRED_KEY", "fromenv")
     assert read_secret("fred", env_var="FRED_KEY", file=None) == "fromenv"
+
+
+def test_vision_and_mlflow_defaults(home: Path) -> None:
+    settings = load_settings(home, env={})
+    assert settings.vision_model is None
+    assert settings.mlflow_tracking_uri == f"sqlite:///{home / 'mlflow.db'}"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("models:/chart_cnn@champion", "models:/chart_cnn@champion"),
+        ("runs:/abc/model", "runs:/abc/model"),
+        ("models/mine.pt", "{home}/models/mine.pt"),
+        ("/opt/chart.pt", "/opt/chart.pt"),
+    ],
+)
+def test_vision_model_uri_or_path(home: Path, value: str, expected: str) -> None:
+    settings = load_settings(home, env={"TRADELAKE_VISION__MODEL": value})
+    assert settings.vision_model == expected.format(home=home)
+
+
+def test_mlflow_server_from_file(home: Path) -> None:
+    (home / "tradelake.toml").write_text('[mlflow]\ntracking_uri = "http://mlflow:5000"\n')
+    assert load_settings(home, env={}).mlflow_tracking_uri == "http://mlflow:5000"
+
+
+def test_default_config_documents_vision_and_mlflow(home: Path) -> None:
+    write_default_config(home)
+    settings = load_settings(home, env={})
+    assert settings.vision_model is None and settings.raw["mlflow"]["tracking_uri"] == ""

@@ -20,6 +20,7 @@ from tradelake.ml.vision import (
     ChartNet,
     Prediction,
     VisionError,
+    decode,
     expected_calibration_error,
     fit_temperature,
     preprocess,
@@ -162,6 +163,22 @@ def test_corrupt_inputs_get_clear_errors_and_the_batch_goes_on(
     assert isinstance(res[good], Prediction)
     assert isinstance(res[bad], VisionError) and "b.png" in str(res[bad])
     assert "cannot read" in str(res[tmp_path / "missing.png"])
+
+
+def test_jpeg_is_decoded_at_reduced_scale_with_the_same_answer(shipped: ChartClassifier) -> None:
+    rng = np.random.default_rng(8)
+    blobs = []
+    for label in ("bear_flag", "inverse_head_and_shoulders", "double_bottom"):
+        buf = io.BytesIO()
+        generate_chart(rng, label).image.resize((1280, 720)).save(buf, format="JPEG", quality=90)
+        blobs.append(buf.getvalue())
+    assert decode(blobs[0], INPUT_SIZE).size == (640, 360)  # libjpeg 1/2 scale, not 1280x720
+    assert decode(blobs[0]).size == (1280, 720)
+    drafted = shipped.predict(blobs)
+    full = shipped.predict_arrays(np.stack([preprocess(decode(b)) for b in blobs]))
+    for a, b in zip(drafted, full, strict=True):
+        assert a.signal == b.signal and abs(a.prob - b.prob) < 0.05
+        assert float(a.embedding @ b.embedding) > 0.999
 
 
 def test_bad_checkpoint_path_is_a_vision_error(tmp_path: Path) -> None:

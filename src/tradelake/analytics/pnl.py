@@ -33,7 +33,8 @@ import polars as pl
 from tradelake.errors import ConfigError
 from tradelake.instruments import InstrumentTable
 
-_FILL_COLUMNS = ("trade_id", "account", "symbol", "root", "timestamp", "qty", "price", "commission")
+# The columns of ``trades`` that every function here reads (callers may select just these).
+FILL_COLUMNS = ("trade_id", "account", "symbol", "root", "timestamp", "qty", "price", "commission")
 # A session opening at or after noon opens the evening before its trading date (CME Globex);
 # one opening in the morning (Eurex 01:10) trades on its own calendar date.
 _EVENING = 12 * 60
@@ -203,7 +204,7 @@ def _sorted_fills(
     trades: pl.DataFrame, instruments: InstrumentTable | pl.DataFrame
 ) -> pl.DataFrame:
     fills = (
-        trades.select(_FILL_COLUMNS)
+        trades.select(FILL_COLUMNS)
         .filter(pl.col("qty") != 0)
         .with_columns(pl.col("timestamp").dt.cast_time_unit("us"))
         .with_columns(_group=pl.struct("account", "symbol").rank("dense"))

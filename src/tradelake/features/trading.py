@@ -17,7 +17,7 @@ STAT_DIMENSIONS: tuple[str | None, ...] = (None, "account", "instrument", "weekd
 
 @feature("round_trips", depends_on=("trades_raw",))
 def build_round_trips(ctx: BuildContext) -> None:
-    trades = ctx.frame("SELECT * FROM main.trades")
+    trades = ctx.latest("trades_raw", pnl.FILL_COLUMNS)  # not the wide text columns
     report = pnl.pnl_report(trades, ctx.instruments)  # one FIFO pass for all three tables
     ctx.replace("round_trips", report.round_trips)
     ctx.replace("daily_pnl", report.daily)
@@ -27,8 +27,8 @@ def build_round_trips(ctx: BuildContext) -> None:
 
 @feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
 def build_reconciliation(ctx: BuildContext) -> None:
-    trips = ctx.frame("SELECT * FROM main.round_trips")
-    journal = ctx.frame("SELECT * FROM main.journal")
+    trips = ctx.table("round_trips")
+    journal = ctx.latest("atas_journal")
     ctx.replace(
         "journal_reconciliation", reconcile.reconcile_journal(trips, journal, ctx.instruments)
     )

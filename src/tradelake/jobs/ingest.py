@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tradelake.errors import SourceFormatError, TradelakeError
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingObject, LandingStore
-from tradelake.sources.base import ParseContext, SourceDef, source_for_path
+from tradelake.sources.base import ParseContext, ParseResult, SourceDef, source_for_path
 from tradelake.staging import StageResult, StagingWriter
 from tradelake.staging.validate import validate_frame
 from tradelake.tables import TABLES
@@ -117,18 +118,30 @@ def process_object(
         env.staging.record_file_error(obj.landing_id, obj.source, reason)
         return FileResult(path, obj.landing_id, "error", error=reason)
     result = FileResult(path, obj.landing_id, "ingested", notes=list(parsed.notes))
-    for table, frame in parsed.frames.items():
-        spec = TABLES[table]
-        quarantine = parsed.quarantine[table]
-        valid = validate_frame(spec, frame, quarantine, env.instruments)
-        staged = env.staging.stage(spec, valid, obj, quarantine)
-        crash_point(f"after_stage:{table}")
-        result.tables[table] = staged
-        result.rows += staged.rows_in
-        result.quarantined += staged.quarantined
+    tables = list(parsed.frames)
+    # Tables are independent (versions are per table, files per table), so they are validated
+    # and staged side by side: most of that time is polars and Parquet writes, off the GIL.
+    with ThreadPoolExecutor(max_workers=max(len(tables), 1)) as pool:
+        staged = list(pool.map(lambda table: _stage_table(env, obj, parsed, table), tables))
+    for table, table_result in zip(tables, staged, strict=True):
+        result.tables[table] = table_result
+        result.rows += table_result.rows_in
+        result.quarantined += table_result.quarantined
     env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in result.tables.items()})
     crash_point("after_marker")
     return result
+
+
+def _stage_table(
+    env: IngestEnv, obj: LandingObject, parsed: ParseResult, table: str
+) -> StageResult:
+    """Validate one parsed table and stage its passing rows and its quarantine."""
+    spec = TABLES[table]
+    quarantine = parsed.quarantine[table]
+    valid = validate_frame(spec, parsed.frames[table], quarantine, env.instruments)
+    staged = env.staging.stage(spec, valid, obj, quarantine)
+    crash_point(f"after_stage:{table}")
+    return staged
 
 
 def parse_context(obj: LandingObject, instruments: InstrumentTable) -> ParseContext:

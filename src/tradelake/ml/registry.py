@@ -10,6 +10,8 @@ macro-F1 is strictly greater than the current champion's (or there is none).
 
 Storage defaults to ``sqlite:///<home>/mlflow.db`` with artifacts in ``<home>/mlartifacts``;
 pass ``tracking_uri`` for a server. Functions take these explicitly: no global config.
+Importing this module sets ``MLFLOW_DISABLE_TELEMETRY=true`` unless the environment says
+otherwise, so MLflow makes no network attempt on an offline desk machine.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw, ImageFont
+
+from tradelake.errors import VisionError
 
 MODEL_NAME = "chart_cnn"
 EXPERIMENT = "chart_cnn"
@@ -179,6 +183,14 @@ def promote_if_better(
     return True
 
 
+def current_champion(
+    *, tracking_uri: str | None = None, home: str | Path | None = None, name: str = MODEL_NAME
+) -> tuple[str, float] | None:
+    """``(version, held-out macro-F1)`` of the registered champion, or None if there is none."""
+    with _tracking(_uri(tracking_uri, home)) as client:
+        return champion_score(client, name)
+
+
 def publish(
     checkpoint: str | Path,
     *,
@@ -195,11 +207,8 @@ def publish(
     score = float((m.get("heldout") or {}).get("macro_f1", float("-inf")))
     with _tracking(uri) as client:
         if mlflow.get_experiment_by_name(experiment) is None:
-            loc = (
-                (Path(home).resolve() / "mlartifacts").as_uri()
-                if home and not tracking_uri
-                else None
-            )
+            embedded = home is not None and uri == default_tracking_uri(home)
+            loc = (Path(str(home)).resolve() / "mlartifacts").as_uri() if embedded else None
             client.create_experiment(experiment, artifact_location=loc)
         mlflow.set_experiment(experiment)
         with mlflow.start_run() as run:
@@ -248,8 +257,6 @@ def download_checkpoint(model_uri: str, *, tracking_uri: str | None = None) -> P
                 )
             )
     except MlflowException as exc:
-        from tradelake.ml.vision import VisionError
-
         raise VisionError(
             f"cannot fetch {model_uri} from {uri} ({exc.message}); check the "
             "name/alias and the tracking URI"
@@ -258,8 +265,6 @@ def download_checkpoint(model_uri: str, *, tracking_uri: str | None = None) -> P
         return local
     found = sorted(local.rglob("*.pt"))
     if not found:
-        from tradelake.ml.vision import VisionError
-
         raise VisionError(
             f"{model_uri} holds no .pt checkpoint; was it logged by tradelake.ml.registry.publish?"
         )

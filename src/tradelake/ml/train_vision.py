@@ -21,7 +21,7 @@ import math
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,11 +225,13 @@ def train(
     input_size: tuple[int, int] = INPUT_SIZE,
     out: str | Path | None = None,
     log: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Generate data, train, calibrate, evaluate on the held-out style; save to ``out``.
 
     Deterministic for a given ``seed`` and device when ``time_budget`` does not bind
     (CUDA kernels aside). ``n_val`` defaults to 5 % of ``n_train`` (at least 70).
+    ``on_epoch`` receives each epoch's ``history`` row (for progress bars).
     """
     t0 = time.monotonic()
     budget = time_budget if time_budget is not None else float("inf")
@@ -299,6 +301,8 @@ def train(
                 "seconds": time.monotonic() - t0,
             }
         )
+        if on_epoch is not None:
+            on_epoch(history[-1])
         say(
             f"epoch {epoch + 1} loss {mean_loss:.4f} val_acc {vacc:.4f} "
             f"t={time.monotonic() - t0:.0f}s",

@@ -29,6 +29,7 @@ line naming the file and the fix.
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,10 @@ from tradelake.instruments import InstrumentTable, parse_symbol
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.staging.quarantine import Quarantine
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW, UTC_TS
+
+# fastexcel warns for every all-empty column (ATAS leaves ``Comment`` empty in most exports);
+# that is expected here, and the parser types such columns itself.
+logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MISSING_MARKERS = ("", "-", "--", "—", "–", "n/a", "na", "#n/a", "null", "none", "nan")
@@ -188,19 +193,23 @@ def parse_workbook(
     executions, journal = found.get("executions"), found.get("journal")
     journal_notes: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # fastexcel releases the GIL while it reads, so the Journal sheet loads on another core
-        # while the Executions are read and converted (a reader is not shared across threads).
+        # fastexcel releases the GIL while it reads, so the Journal sheet loads and converts on
+        # another core while the (longer) Executions sheet is read and converted; a reader is
+        # not shared across threads, and only that thread touches the journal's quarantine.
         pending = (
-            pool.submit(_read_sheet, _open(data, name), journal, JOURNAL, name, journal_notes)
+            pool.submit(
+                _journal_sheet, _open(data, name), journal, name, timezone,
+                quarantine[ATAS_JOURNAL.name], journal_notes,
+            )
             if journal
             else None
-        )
+        )  # fmt: skip
         if executions and (
             sheet := _read_sheet(reader, executions, EXECUTIONS, name, parsed.notes)
         ):
             parsed.trades = _executions(sheet, timezone, quarantine[TRADES_RAW.name])
-        if pending and (sheet := pending.result()):
-            parsed.journal = _journal(sheet, timezone, quarantine[ATAS_JOURNAL.name])
+        if pending and (frame := pending.result()) is not None:
+            parsed.journal = frame
     parsed.notes += journal_notes + point_value_notes(parsed.journal, instruments)
     return parsed
 
@@ -480,6 +489,19 @@ def _executions(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.Data
     trades = _set_aside(f, trades, reason, sheet.name, quarantine)
     trades = trades.with_columns(trade_ids(trades["account"], trades["exchange_id"]))
     return trades.select([pl.col(c).cast(t) for c, t in TRADES_RAW.content.items()])
+
+
+def _journal_sheet(
+    reader: fastexcel.ExcelReader,
+    sheet_name: str,
+    file: str,
+    timezone: str,
+    quarantine: Quarantine,
+    notes: list[str],
+) -> pl.DataFrame | None:
+    """The Journal sheet read and converted (None when it is empty)."""
+    sheet = _read_sheet(reader, sheet_name, JOURNAL, file, notes)
+    return _journal(sheet, timezone, quarantine) if sheet else None
 
 
 def _journal(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:

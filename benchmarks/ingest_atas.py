@@ -1,0 +1,297 @@
+"""Time the end-to-end ATAS ingest against pandas/openpyxl and against a bare fastexcel read.
+
+Run: ``python benchmarks/ingest_atas.py`` (200,000 fills, pandas included: about 2 minutes),
+or ``python benchmarks/ingest_atas.py --fills 20000 --skip-pandas`` for a quick look.
+
+The export is written by :func:`tradelake.sources.atas_samples.write_workbook` (English,
+Europe/Paris) and cached under ``--workdir`` keyed by size and seed, because writing 200,000
+fills takes about 16 s. Then, ``--repeat`` times, in an order that rotates each round so every
+contender sees the same machine load, and keeping the best run of each:
+
+- ``ours``: ``Platform.open(fresh_home).ingest([path], tz="Europe/Paris")``: land, parse,
+  validate, stage and refresh the feature store, on a fresh data home each time;
+- ``ours, by stage``: the same work with the job's steps called one after another and timed
+  (land, parse, validate, stage, refresh) on another fresh home: the breakdown. The job
+  validates and stages its two tables side by side, so the sum exceeds the end-to-end time;
+- ``bare read``: ``fastexcel.read_excel(bytes)`` loading the Executions and the Journal sheet
+  ``.to_polars()``: the floor for a parser that must read both sheets (the Executions-only
+  read is printed for information);
+- ``pandas``: ``pandas.read_excel(engine="openpyxl")`` of both sheets, then ``to_parquet`` of
+  each: what a plain script would do (about 26 s at 200,000 fills; ``--skip-pandas``).
+
+One untimed warm-up of ours and of the bare read runs first (imports, first-call setup).
+Targets: ours at most 1.5x the bare two-sheet read, and at least 10x faster than pandas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import fastexcel
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from tradelake.jobs import ingest as ingest_job
+from tradelake.platform import Platform
+from tradelake.sources import atas_samples
+from tradelake.sources.base import source_for_path
+from tradelake.staging.validate import validate_frame
+from tradelake.tables import TABLES
+
+TIMEZONE = "Europe/Paris"
+LANGUAGE = "en"
+STAGES = ("land", "parse", "validate", "stage", "refresh")
+TARGET_VS_BARE = 1.5
+TARGET_VS_PANDAS = 10.0
+_, JOURNAL_SHEET, EXECUTIONS_SHEET = atas_samples.LANGUAGES[LANGUAGE].sheets
+
+
+def cached_export(workdir: Path, fills: int, seed: int, console: Console) -> Path:
+    """The export for (fills, seed), written once (temp name, then renamed) and reused."""
+    path = workdir / f"atas-{LANGUAGE}-{fills}-fills-seed{seed}.xlsx"
+    if path.exists():
+        return path
+    console.print(f"writing {path} ({fills:,} fills) once; later runs reuse it ...")
+    start = time.perf_counter()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.xlsx")
+    atas_samples.write_workbook(tmp, fills=fills, seed=seed, language=LANGUAGE, timezone=TIMEZONE)
+    os.replace(tmp, path)
+    console.print(f"  written in {time.perf_counter() - start:.1f} s")
+    return path
+
+
+@contextmanager
+def fresh_dir(workdir: Path, prefix: str) -> Iterator[Path]:
+    """An empty folder under ``workdir``, removed afterwards (outside the timed region)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=workdir))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ours(path: Path, home: Path) -> float:
+    """Wall time of one end-to-end ``Platform.ingest`` on an empty data home."""
+    start = time.perf_counter()
+    report = Platform.open(home).ingest([path], tz=TIMEZONE)
+    elapsed = time.perf_counter() - start
+    if not report.ok or report.files[0].status != "ingested":
+        raise SystemExit(f"ingest failed: {[r.to_dict() for r in report.files]}")
+    return elapsed
+
+
+def ours_by_stage(path: Path, home: Path) -> dict[str, float]:
+    """The job's steps (as ``jobs.ingest.process_object`` runs them), each timed on its own."""
+    platform_ = Platform.open(home)
+    env = platform_.ingest_env
+    source = source_for_path(path)
+    times: dict[str, float] = {}
+
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        times[name] = time.perf_counter() - start
+
+    with stage("land"):
+        data = path.read_bytes()
+        obj = env.landing.put(
+            data,
+            source=source.name,
+            name=path.name,
+            content_type=source.content_type,
+            attributes={"timezone": TIMEZONE},
+        ).obj
+    with stage("parse"):
+        context = ingest_job.parse_context(obj, env.instruments)
+        parsed = source.parse(data, obj.original_name, context)
+    with stage("validate"):
+        valid = {
+            table: validate_frame(TABLES[table], frame, parsed.quarantine[table], env.instruments)
+            for table, frame in parsed.frames.items()
+        }
+    with stage("stage"):
+        staged = {
+            table: env.staging.stage(TABLES[table], frame, obj, parsed.quarantine[table])
+            for table, frame in valid.items()
+        }
+        env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in staged.items()})
+    with stage("refresh"):
+        platform_.features.refresh()
+    return times
+
+
+def bare_read(path: Path, sheets: tuple[str, ...]) -> float:
+    """Wall time of reading the file and loading ``sheets`` into polars with fastexcel."""
+    start = time.perf_counter()
+    reader = fastexcel.read_excel(path.read_bytes())
+    for sheet in sheets:
+        reader.load_sheet(sheet).to_polars()
+    return time.perf_counter() - start
+
+
+def pandas_baseline(path: Path, out: Path) -> float:
+    """Wall time of ``pandas.read_excel`` (openpyxl) of both sheets and ``to_parquet`` of each."""
+    import pandas as pd
+
+    start = time.perf_counter()
+    frames = pd.read_excel(path, sheet_name=[EXECUTIONS_SHEET, JOURNAL_SHEET], engine="openpyxl")
+    for name, frame in frames.items():
+        frame.to_parquet(out / f"{name}.parquet")
+    return time.perf_counter() - start
+
+
+def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """Warm up, then time every contender ``--repeat`` times in a rotating order."""
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = cached_export(workdir, args.fills, args.seed, console)
+    with fresh_dir(workdir, "warmup-") as home:
+        ours(path, home)
+    bare_read(path, (EXECUTIONS_SHEET, JOURNAL_SHEET))
+
+    times: dict[str, list[float]] = {"ours": [], "bare": [], "bare_executions": []}
+    stage_runs: list[dict[str, float]] = []
+    if not args.skip_pandas:
+        times["pandas"] = []
+
+    def run_ours() -> None:
+        with fresh_dir(workdir, "home-") as home:
+            times["ours"].append(ours(path, home))
+
+    def run_stages() -> None:
+        with fresh_dir(workdir, "home-") as home:
+            stage_runs.append(ours_by_stage(path, home))
+
+    def run_bare() -> None:
+        times["bare"].append(bare_read(path, (EXECUTIONS_SHEET, JOURNAL_SHEET)))
+        times["bare_executions"].append(bare_read(path, (EXECUTIONS_SHEET,)))
+
+    def run_pandas() -> None:
+        with fresh_dir(workdir, "pandas-") as out:
+            times["pandas"].append(pandas_baseline(path, out))
+
+    contenders: list[Callable[[], None]] = [run_ours, run_bare, run_stages]
+    if not args.skip_pandas:
+        contenders.append(run_pandas)
+    for round_ in range(args.repeat):
+        shift = round_ % len(contenders)
+        for contender in contenders[shift:] + contenders[:shift]:
+            contender()
+        if not args.json:
+            console.print(f"round {round_ + 1}/{args.repeat} done")
+
+    best = {name: min(values) for name, values in times.items()}
+    stages = {name: min(run[name] for run in stage_runs) for name in STAGES}
+    ratios = {"ours_vs_bare": best["ours"] / best["bare"]}
+    if "pandas" in best:
+        ratios["pandas_vs_ours"] = best["pandas"] / best["ours"]
+    return {
+        "fills": args.fills,
+        "seed": args.seed,
+        "repeat": args.repeat,
+        "export": str(path),
+        "export_bytes": path.stat().st_size,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "duckdb": duckdb.__version__,
+            "fastexcel": fastexcel.__version__,
+        },
+        "times_s": times,
+        "best_s": best,
+        "stages_best_s": stages,
+        "stage_runs_s": stage_runs,
+        "ratios": ratios,
+        "targets": {
+            "ours_vs_bare_at_most": TARGET_VS_BARE,
+            "pandas_vs_ours_at_least": TARGET_VS_PANDAS,
+        },
+    }
+
+
+def report(result: dict[str, Any], console: Console) -> None:
+    """The timings, ratios and per-stage breakdown as tables."""
+    best, times, ratios = result["best_s"], result["times_s"], result["ratios"]
+    machine = result["machine"]
+    console.print(
+        f"{result['fills']:,} fills, export {result['export_bytes'] / 1e6:.1f} MB, "
+        f"best of {result['repeat']}; {machine['cpus']} CPUs, Python {machine['python']}, "
+        f"polars {machine['polars']}, duckdb {machine['duckdb']}, "
+        f"fastexcel {machine['fastexcel']}"
+    )
+    labels = {
+        "ours": "ours: Platform.ingest (land+parse+validate+stage+refresh)",
+        "bare": "bare read: fastexcel Executions + Journal .to_polars()",
+        "bare_executions": "bare read: fastexcel Executions only (information)",
+        "pandas": "pandas.read_excel(openpyxl) both sheets + to_parquet",
+    }
+    table = Table(title="end to end")
+    for column in ("contender", "best (s)", "runs (s)", "vs ours"):
+        table.add_column(column, justify="left" if column == "contender" else "right")
+    for name, label in labels.items():
+        if name in best:
+            runs = " ".join(f"{t:.3f}" for t in times[name])
+            table.add_row(label, f"{best[name]:.3f}", runs, f"{best[name] / best['ours']:.2f}x")
+    console.print(table)
+
+    stages = Table(title="ours, by stage (best of each stage)")
+    for column in ("stage", "best (s)", "runs (s)", "share"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    total = sum(result["stages_best_s"].values())
+    for name in STAGES:
+        runs = " ".join(f"{run[name]:.3f}" for run in result["stage_runs_s"])
+        value = result["stages_best_s"][name]
+        stages.add_row(name, f"{value:.3f}", runs, f"{value / total:.0%}")
+    stages.add_row("sum", f"{total:.3f}", "", "")
+    console.print(stages)
+
+    vs_bare = ratios["ours_vs_bare"]
+    verdict = "meets" if vs_bare <= TARGET_VS_BARE else "misses"
+    console.print(
+        f"ours / bare two-sheet read: {vs_bare:.2f}x ({verdict} the target <= {TARGET_VS_BARE}x)"
+    )
+    if "pandas_vs_ours" in ratios:
+        speedup = ratios["pandas_vs_ours"]
+        verdict = "meets" if speedup >= TARGET_VS_PANDAS else "misses"
+        console.print(
+            f"pandas / ours: {speedup:.1f}x faster ({verdict} the target >= {TARGET_VS_PANDAS}x)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fills", type=int, default=200_000, help="fills in the export")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated export")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs each; best is kept")
+    parser.add_argument(
+        "--workdir",
+        default=str(Path(tempfile.gettempdir()) / "tradelake-bench"),
+        help="where the export is cached and the fresh data homes are made",
+    )
+    parser.add_argument("--skip-pandas", action="store_true", help="skip the ~26 s baseline")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    args = parser.parse_args()
+    console = Console(stderr=args.json, width=120)
+    result = run(args, console)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report(result, console)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""``tradelake vision classify | similar | train``: the chart CNN on the command line.
+
+Thin like the rest of the CLI: each command calls one :class:`~tradelake.platform.Platform`
+method and prints through :class:`~tradelake.console.Console`. The model is ``[vision] model``
+(default: the shipped checkpoint); MLflow is ``[mlflow] tracking_uri`` (default: embedded
+SQLite in the data home).
+
+Exit codes: 0 on success, 1 for a setup error (no feature store, no model), 2 when
+``classify`` could not read or decode some of the files (the others are still reported).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command
+from tradelake.console import Console, rows_table
+from tradelake.platform import Platform
+
+vision_app = typer.Typer(
+    help="Chart screenshots: classify patterns, find similar setups, train the CNN.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``vision`` command group to the ``tradelake`` app."""
+    app.add_typer(vision_app, name="vision")
+
+
+@vision_app.command("classify")
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="PNG/JPEG screenshots or folders of them.")],
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Classify the chart pattern completing on each screenshot's right edge.
+
+    Prints, per image, the signal, its calibrated probability and every class probability.
+    Exit code 2 when any file could not be read or decoded.
+    """
+    with command(json) as console:
+        results = [r.to_dict() for r in Platform.open(home).classify_images(paths)]
+        _print_classified(console, results)
+        if any("error" in r for r in results):
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+@vision_app.command("similar")
+def similar(
+    image: Annotated[Path, typer.Argument(help="The screenshot to look up.")],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many similar frames.")] = 5,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Find the stored frames (img_signals) whose chart looks most like IMAGE."""
+    with command(json) as console:
+        result = Platform.open(home).similar_setups(image, k=k)
+        if json:
+            console.emit_json(result.to_dict())
+            return
+        console.info(
+            f"{image.name}: [bold]{result.signal}[/] ({result.prob:.2f}); "
+            f"searched {result.searched} frames of model {result.model_version}"
+        )
+        rows = [
+            {
+                "frame_id": m.frame_id,
+                "score": round(m.score, 4),
+                "signal": m.signal,
+                "prob": m.prob,
+                "device": m.device,
+                "ts": m.ts,
+            }
+            for m in result.matches
+        ]
+        console.frame(rows_table(rows), title="Similar setups")
+
+
+@vision_app.command("train")
+def train(
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 3,
+    n_train: Annotated[int, typer.Option(min=14, help="Synthetic training charts.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed for data, init and shuffling.")] = 0,
+    time_budget: Annotated[
+        float | None, typer.Option(help="Stop (and still save) after about this many seconds.")
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Train the chart CNN on CPU, evaluate on the held-out style, log and register in MLflow.
+
+    The defaults take a few minutes on two CPU cores and give a far weaker model than the
+    shipped one (trained on a GPU on 118k charts, see ml/weights/MODEL_CARD.md), so the new
+    version is registered but stays unpromoted; it becomes ``champion`` only if its held-out
+    macro-F1 beats the current champion's. An empty registry is first seeded with the
+    shipped checkpoint.
+    """
+    with command(json) as console:
+        platform = Platform.open(home)
+        with console.progress(epochs, "training") as advance:
+            report = platform.train_vision(
+                epochs=epochs,
+                n_train=n_train,
+                seed=seed,
+                time_budget=time_budget,
+                progress=advance,
+            )
+        if json:
+            console.emit_json(report.to_dict())
+            return
+        if report.baseline_version:
+            console.info(f"registered the shipped checkpoint as version {report.baseline_version}")
+        verdict = "promoted to champion" if report.promoted else "not promoted"
+        console.info(
+            f"version {report.version}: held-out macro-F1 {report.heldout_macro_f1:.4f}, "
+            f"accuracy {report.heldout_accuracy:.4f}, {verdict} "
+            f"(champion: version {report.champion_version}); {report.seconds:.0f} s; "
+            f"MLflow {report.tracking_uri}"
+        )
+
+
+def _print_classified(console: Console, results: list[dict[str, Any]]) -> None:
+    if console.json_mode:
+        console.emit_json(results)
+        return
+    for row in results:
+        if "error" in row:
+            console.error(row["error"])
+    rows = [
+        {"file": r["file"], "signal": r["signal"], "prob": round(r["prob"], 4)}
+        for r in results
+        if "error" not in r
+    ]
+    if rows:
+        console.frame(rows_table(rows), title="Chart patterns")

@@ -1,0 +1,167 @@
+"""Chart screenshots (PNG, JPEG) → ``img_signals``: one row per frame, scored at parse time.
+
+A screenshot lands like every other producer's payload, then this parser runs the chart
+classifier (:mod:`tradelake.ml.vision`) on it. Two ways in:
+
+- a dropped file (``tradelake ingest shot.png``): landing ``source`` is ``screens``; the frame
+  id is the first 16 hex characters of the landing id (the sha256 of the bytes, so the same
+  screenshot is the same frame), ``device`` is ``file`` and ``ts`` the landing time;
+- the real-time path (:func:`tradelake.jobs.vision.ingest_frame`): landing ``source`` is
+  ``screen:<device>`` with attributes ``kind = "screens"`` (what replay dispatches on) and
+  ``options`` carrying ``frame_id``, ``device`` and ``ts`` (ISO 8601, capture time).
+
+``img_signals`` columns a caller may rely on: ``signal`` is the most likely pattern and
+``prob`` its temperature-calibrated probability; ``probs`` holds every class as JSON text
+(``{"double_top": 0.01, ...}``, the model's class order) rather than a struct, so a model with
+other classes needs no new contract and the same SQL runs on DuckDB (``probs->>'bull_flag'``)
+and PostgreSQL (``probs::json->>'bull_flag'``); ``embedding`` is the model's 128-d
+L2-normalised vector (DuckDB ``FLOAT[128]``) for similar-setup search; ``model_version`` names
+the checkpoint (embeddings of different versions are not comparable). The embedding is left
+out of the version hash: the same model on the same frame gives the same signal and probs.
+
+The classifier is loaded once per process per model (:func:`classifier`); which model is set by
+:func:`use_model` (the platform does it from ``[vision] model``). ``tradelake replay`` re-scores
+every frame with the model configured *then*, which is how old frames get a new model's
+embeddings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from tradelake.errors import SourceFormatError, VisionError
+from tradelake.sources.base import ParseContext, ParseResult, register_parser
+from tradelake.staging.quarantine import Quarantine
+from tradelake.tables import UTC_TS, TableSpec, register_table
+
+if TYPE_CHECKING:
+    from tradelake.ml.vision import ChartClassifier
+
+EMBED_DIM = 128
+FILE_DEVICE = "file"
+SCREEN_SOURCE_PREFIX = "screen:"
+
+IMG_SIGNALS = register_table(
+    TableSpec(
+        name="img_signals",
+        content={
+            "frame_id": pl.Utf8(),
+            "device": pl.Utf8(),
+            "ts": UTC_TS,
+            "signal": pl.Utf8(),
+            "prob": pl.Float64(),
+            "probs": pl.Utf8(),
+            "embedding": pl.Array(pl.Float32(), EMBED_DIM),
+            "model_version": pl.Utf8(),
+        },
+        natural_key=("frame_id",),
+        date_column="ts",
+        hashed=("device", "ts", "signal", "prob", "probs", "model_version"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which checkpoint scores frames: ``source`` None is the shipped one (see ChartClassifier)."""
+
+    source: str | None = None
+    tracking_uri: str | None = None
+
+
+_current = ModelRef()
+_loaded: dict[ModelRef, ChartClassifier] = {}
+_lock = threading.Lock()
+
+
+def use_model(source: str | None, tracking_uri: str | None = None) -> None:
+    """Score frames parsed from now on with ``source`` (a ``.pt`` path or an MLflow URI).
+
+    Cheap: the model itself is loaded on the first frame that needs it.
+    """
+    global _current
+    _current = ModelRef(source, tracking_uri if source else None)
+
+
+def classifier(ref: ModelRef | None = None) -> ChartClassifier:
+    """The classifier for ``ref`` (default: the one set by :func:`use_model`), loaded once.
+
+    Later calls return the same object, so a promoted ``@champion`` alias is picked up by a new
+    process, not by a running one. Raises :class:`VisionError` when the model cannot be loaded.
+    """
+    ref = ref or _current
+    with _lock:
+        if ref not in _loaded:
+            try:
+                from tradelake.ml.vision import ChartClassifier
+            except ImportError as exc:
+                raise VisionError(
+                    f"chart screenshots need the vision extra ({exc.name} is missing); "
+                    "pip install 'tradelake[vision]'"
+                ) from exc
+            _loaded[ref] = ChartClassifier.load(ref.source, tracking_uri=ref.tracking_uri)
+        return _loaded[ref]
+
+
+@register_parser("screens", suffixes=(".png", ".jpg", ".jpeg"), content_type="image/png")
+def parse_screen(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
+    """One screenshot → one ``img_signals`` row; a corrupt image is a :class:`SourceFormatError`."""
+    clf = classifier()
+    result = clf.predict_many([data])[0]
+    if isinstance(result, VisionError):
+        raise SourceFormatError(f"{name}: {result}")
+    frame = pl.DataFrame(
+        {
+            "frame_id": [_frame_id(data, ctx.options)],
+            "device": [_device(ctx)],
+            "ts": [_capture_time(name, ctx)],
+            "signal": [result.signal],
+            "prob": [result.prob],
+            "probs": [json.dumps(result.probs)],
+            "embedding": [result.embedding],
+            "model_version": [clf.model_version],
+        },
+        schema=IMG_SIGNALS.content,
+    )
+    return ParseResult({IMG_SIGNALS.name: frame}, {IMG_SIGNALS.name: Quarantine(IMG_SIGNALS.name)})
+
+
+def _frame_id(data: bytes, options: Mapping[str, Any]) -> str:
+    given = options.get("frame_id")
+    return str(given) if given else hashlib.sha256(data).hexdigest()[:16]
+
+
+def _device(ctx: ParseContext) -> str:
+    given = ctx.options.get("device")
+    if given:
+        return str(given)
+    if ctx.source.startswith(SCREEN_SOURCE_PREFIX):
+        return ctx.source.removeprefix(SCREEN_SOURCE_PREFIX)
+    return FILE_DEVICE
+
+
+def _capture_time(name: str, ctx: ParseContext) -> datetime:
+    """``options.ts`` (ISO 8601; naive means UTC), else the landing time; never the wall clock."""
+    given = ctx.options.get("ts")
+    if given:
+        try:
+            ts = datetime.fromisoformat(str(given))
+        except ValueError as exc:
+            raise SourceFormatError(
+                f"{name}: capture time {given!r} is not ISO 8601; send e.g. "
+                "2026-11-02T14:30:05.120Z"
+            ) from exc
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    if ctx.ingest_ts is None:
+        raise SourceFormatError(
+            f"{name}: no capture time; pass options ts or parse it through landing"
+        )
+    return ctx.ingest_ts.astimezone(UTC)

@@ -1,0 +1,95 @@
+"""The feature-store refresh's shortcuts give the tables the plain path gives.
+
+``main.<latest>`` is a view over staging while no natural key repeats and a ranked table once a
+correction adds a second version; staged rows load unordered, derived tables keep their order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from fixtures.atas import export
+from tradelake.analytics import pnl
+from tradelake.platform import Platform
+
+TZ = "Europe/Paris"
+DERIVED = ("round_trips", "daily_pnl", "open_positions", "journal_stats", "journal_reconciliation")
+
+
+def _ingest(home: Path, name: str, data: bytes) -> Platform:
+    path = home / name
+    path.write_bytes(data)
+    platform = Platform.open(home)
+    report = platform.ingest([path], tz=TZ)
+    assert [r.status for r in report.files] == ["ingested"], report.files[0].error
+    return platform
+
+
+def _kinds(platform: Platform) -> dict[str, str]:
+    rows = platform.sql(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name IN ('trades', 'journal')"
+    ).rows()
+    return dict(rows)
+
+
+def _derived(platform: Platform) -> dict[str, pl.DataFrame]:
+    tables = {}
+    for name in DERIVED:
+        frame = platform.sql(f"SELECT * FROM {name}")
+        tables[name] = frame.sort(frame.columns, nulls_last=True)
+    return tables
+
+
+def test_latest_is_a_view_until_a_correction_then_a_ranked_table(home: Path) -> None:
+    original, truth = export(fills=600, seed=41, timezone=TZ)
+    platform = _ingest(home, "original.xlsx", original)
+    assert _kinds(platform) == {"trades": "VIEW", "journal": "VIEW"}
+    assert platform.sql("SELECT count(*) FROM trades").item() == truth.fills.height
+
+    corrected, fixed = export(fills=600, seed=41, timezone=TZ, correction="price")
+    platform = _ingest(home, "corrected.xlsx", corrected)
+    assert _kinds(platform)["trades"] == "BASE TABLE"
+    trades = platform.sql("SELECT exchange_id, price, version FROM trades")
+    assert trades.height == trades["exchange_id"].n_unique() == fixed.fills.height
+    assert trades.filter(pl.col("version") == 2).height == 1
+    expected = fixed.fills.select("exchange_id", "price").sort("exchange_id")
+    assert trades.select("exchange_id", "price").sort("exchange_id").equals(expected)
+    # The derived tables follow the corrected fill (built on the connection: keys repeat).
+    latest = platform.sql("SELECT * FROM trades")
+    report = pnl.pnl_report(latest, platform.instruments)
+    assert platform.sql("SELECT sum(gross_pnl) FROM round_trips").item() == pytest.approx(
+        report.round_trips["gross_pnl"].sum()
+    )
+
+
+def test_derived_tables_keep_the_order_they_are_built_in(home: Path) -> None:
+    data, _ = export(fills=500, seed=42, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    daily = platform.sql("SELECT * FROM daily_pnl")
+    assert daily.height > 1
+    assert daily.equals(daily.sort("session_date", "account", "instrument"))
+    trades = platform.sql(f"SELECT {', '.join(pnl.FILL_COLUMNS)} FROM trades")
+    expected = pnl.pnl_report(trades, platform.instruments).round_trips
+    assert platform.sql("SELECT * FROM round_trips").equals(expected)
+
+
+def test_a_refresh_with_nothing_new_loads_and_rebuilds_nothing(home: Path) -> None:
+    data, _ = export(fills=300, seed=43, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    before = _derived(platform)
+    again = platform.refresh()
+    assert (again.files_loaded, again.tables_changed, again.rebuilt) == (0, (), ())
+    after = _derived(platform)
+    assert all(before[name].equals(after[name]) for name in DERIVED)
+    con = duckdb.connect(str(platform.features.path), read_only=True)
+    try:
+        staged = con.execute("SELECT count(*) FROM staging.trades_raw").fetchone()
+        trades = con.execute("SELECT count(*) FROM main.trades").fetchone()
+    finally:
+        con.close()
+    assert staged == trades
