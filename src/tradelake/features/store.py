@@ -2,9 +2,10 @@
 
 Two schemas live in one DuckDB file:
 
-- ``staging.<table>``: every staged row of every version, loaded incrementally. A staged file is
-  (re)loaded only when it is new or its size/mtime changed, and its rows are replaced as a unit
-  (tracked in ``staging._files``), so a re-processed landing object never doubles rows.
+- ``staging.<table>``: every staged row of every version, as a view over exactly the staged
+  Parquet files this refresh saw (tracked with size/mtime in ``staging._files``): a refresh
+  only re-points the view, so no staged row is copied, and a re-processed landing object,
+  whose files are replaced in place, never doubles rows.
 - ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key; a
   view over staging while no key has a second row) and the derived feature tables of
   :mod:`tradelake.features.definitions`.
@@ -15,6 +16,7 @@ read-only connections (:meth:`FeatureStore.query`), which DuckDB enforces.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +26,7 @@ import polars as pl
 
 from tradelake.errors import FeatureStoreError
 from tradelake.features.definitions import DEFINITIONS, BuildContext
-from tradelake.features.duck_types import create_table_sql
+from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
 from tradelake.tables import TABLES, TableSpec
@@ -75,10 +77,6 @@ class FeatureStore:
             _ensure_catalog(con)
             loaded = removed = 0
             changed: list[str] = []
-            # Staged rows have no order that means anything (readers sort), and letting DuckDB
-            # store them in any order takes 15-25% off the load here; the derived tables below
-            # keep the order they are built in.
-            con.execute("SET preserve_insertion_order = false")
             for spec in TABLES.values():
                 n_loaded, n_removed = self._sync_table(con, spec)
                 loaded += n_loaded
@@ -86,7 +84,6 @@ class FeatureStore:
                 missing = _relation_kind(con, "main", spec.latest) is None
                 if n_loaded or n_removed or rebuild_all or missing:
                     changed.append(spec.name)
-            con.execute("RESET preserve_insertion_order")
             rebuilt = self._rebuild(con, set(changed))
             con.execute("COMMIT")
         except Exception:
@@ -111,34 +108,25 @@ class FeatureStore:
         return self.query(f'SELECT * FROM "{name}"')
 
     def _sync_table(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
-        con.execute(create_table_sql(f"staging.{spec.name}", spec.schema, '"_file" VARCHAR'))
+        """Point ``staging.<table>`` at the staged files on disk now; count what changed."""
         on_disk = {str(p): _stamp(p) for p in self.staging.files(spec.name)}
         known = dict(
             con.execute(
                 "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
             ).fetchall()
         )
-        stale = [f for f, stamp in known.items() if on_disk.get(f) != stamp]
         fresh = [f for f, stamp in on_disk.items() if known.get(f) != stamp]
-        if stale:
-            con.execute(f"DELETE FROM staging.{spec.name} WHERE _file IN ?", [stale])
-            con.execute(
-                "DELETE FROM staging._files WHERE table_name = ? AND file IN ?", [spec.name, stale]
-            )
-        if fresh:
-            columns = ", ".join(f'"{c}"' for c in spec.schema)
-            con.execute(
-                f"INSERT INTO staging.{spec.name} ({columns}, _file) "
-                f"SELECT {columns}, filename FROM read_parquet(?, filename = true, "
-                "hive_partitioning = false)",
-                [fresh],
-            )
-            con.execute(
-                "INSERT INTO staging._files SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-                [spec.name, fresh, [on_disk[f] for f in fresh]],
-            )
-        removed = len([f for f in stale if f not in on_disk])
-        return len(fresh), removed
+        removed = [f for f in known if f not in on_disk]
+        if fresh or removed or _relation_kind(con, "staging", spec.name) is None:
+            _replace_relation(con, "staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk))
+            con.execute("DELETE FROM staging._files WHERE table_name = ?", [spec.name])
+            if on_disk:
+                con.execute(
+                    "INSERT INTO staging._files "
+                    "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+                    [spec.name, list(on_disk), list(on_disk.values())],
+                )
+        return len(fresh), len(removed)
 
     def _rebuild(self, con: duckdb.DuckDBPyConnection, changed: set[str]) -> list[str]:
         rebuilt: list[str] = []
@@ -152,6 +140,26 @@ class FeatureStore:
                 definition.build(context)
                 rebuilt.append(definition.name)
         return rebuilt
+
+
+def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
+    """The rows of exactly these staged files, typed by the table contract.
+
+    Naming the files (rather than a glob) pins the view to what this refresh saw, so a reader
+    never sees files of an ingest still in progress; DuckDB reads Parquet fast enough that
+    copying every staged row into the database would only cost time and disk.
+    """
+    columns = ", ".join(f'CAST("{c}" AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items())
+    if not files:
+        nulls = ", ".join(
+            f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items()
+        )
+        return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS _file WHERE false"
+    paths = ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(files))
+    return (
+        f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
+        "hive_partitioning = false)"
+    )
 
 
 def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
@@ -172,11 +180,12 @@ def _build_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     """
     rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
     if _keys_unique(con, spec):
-        _replace_relation(con, spec.latest, "VIEW", rows)
+        _replace_relation(con, "main", spec.latest, "VIEW", rows)
         return
     key = ", ".join(f'"{c}"' for c in spec.natural_key)
     _replace_relation(
         con,
+        "main",
         spec.latest,
         "TABLE",
         f"{rows} QUALIFY row_number() OVER (PARTITION BY {key} "
@@ -197,14 +206,18 @@ def _keys_unique(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
 
 
 def _replace_relation(
-    con: duckdb.DuckDBPyConnection, name: str, kind: Literal["TABLE", "VIEW"], select: str
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    kind: Literal["TABLE", "VIEW"],
+    select: str,
 ) -> None:
-    """``CREATE OR REPLACE`` a table or view in ``main``, dropping one of the other kind first
-    (DuckDB refuses to replace a view with a table or the reverse)."""
-    existing = _relation_kind(con, "main", name)
+    """``CREATE OR REPLACE`` a table or view, dropping one of the other kind first (DuckDB
+    refuses to replace a view with a table or the reverse)."""
+    existing = _relation_kind(con, schema, name)
     if existing is not None and existing != kind:
-        con.execute(f'DROP {existing} main."{name}"')
-    con.execute(f'CREATE OR REPLACE {kind} main."{name}" AS {select}')
+        con.execute(f'DROP {existing} {schema}."{name}"')
+    con.execute(f'CREATE OR REPLACE {kind} {schema}."{name}" AS {select}')
 
 
 def _relation_kind(
