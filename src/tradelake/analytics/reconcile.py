@@ -168,14 +168,21 @@ def _match(ours: pl.DataFrame, theirs: pl.DataFrame, tolerance: timedelta) -> pl
         .filter((pl.col("_open") <= tolerance) & (pl.col("_close") <= tolerance))
         .sort(pl.col("_open") + pl.col("_close"), "round_trip_id", "journal_id")
     )
+    # A candidate that is the only one of both its trade and its journal row is matched
+    # whatever the greedy order, so only the contested rest goes through the Python loop.
+    alone = (pl.len().over("round_trip_id") == 1) & (pl.len().over("journal_id") == 1)
+    candidates = candidates.with_columns(_alone=alone)
+    settled = candidates.filter("_alone").select("round_trip_id", "journal_id")
     used_ours: set[str] = set()
     used_theirs: set[int] = set()
     pairs: list[tuple[str, int]] = []
-    for trip, row in candidates.select("round_trip_id", "journal_id").iter_rows():
+    contested = candidates.filter(~pl.col("_alone")).select("round_trip_id", "journal_id")
+    for trip, row in contested.iter_rows():
         if trip not in used_ours and row not in used_theirs:
             used_ours.add(trip)
             used_theirs.add(row)
             pairs.append((trip, row))
-    return pl.DataFrame(
+    rest = pl.DataFrame(
         pairs, schema={"round_trip_id": pl.Utf8(), "journal_id": pl.Int64()}, orient="row"
     )
+    return pl.concat([settled.cast(rest.schema), rest])
