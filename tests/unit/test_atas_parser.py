@@ -15,10 +15,10 @@ from fixtures import atas as fx
 from tradelake.errors import SourceFormatError
 from tradelake.instruments import InstrumentTable
 from tradelake.sources import atas_samples
-from tradelake.sources.atas import (
+from tradelake.sources.atas import parse_workbook
+from tradelake.sources.atas_cells import (
     journal_ids,
     parse_numbers,
-    parse_workbook,
     stable_ids,
     to_utc,
     trade_ids,

@@ -20,8 +20,8 @@ from tradelake.analytics.pnl import (
     open_positions,
     pnl_report,
     round_trips,
-    session_date,
 )
+from tradelake.analytics.sessions import session_date
 from tradelake.errors import ConfigError
 from tradelake.instruments import InstrumentTable
 

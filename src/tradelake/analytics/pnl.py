@@ -14,7 +14,8 @@ What every function here relies on and promises:
   commission split pro rata.
 - Money columns are in the instrument's currency (``currency`` column of the specs); nothing is
   converted, so totals across instruments of different currencies are the caller's choice.
-- Session dates follow CME convention (see :func:`session_date`); there is no holiday calendar.
+- Session dates follow CME convention (see :func:`tradelake.analytics.sessions.session_date`);
+  there is no holiday calendar.
 
 The FIFO is vectorised (numpy) so 200,000 fills take tens of milliseconds; the test suite
 checks it against a plain deque implementation on random fill sequences.
@@ -23,22 +24,17 @@ checks it against a plain deque implementation on random fill sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradelake.errors import ConfigError
+from tradelake.analytics.sessions import local_time, roll_weekend, session_day, with_specs
 from tradelake.instruments import InstrumentTable
 
 # The columns of ``trades`` that every function here reads (callers may select just these).
 FILL_COLUMNS = ("trade_id", "account", "symbol", "root", "timestamp", "qty", "price", "commission")
-# A session opening at or after noon opens the evening before its trading date (CME Globex);
-# one opening in the morning (Eurex 01:10) trades on its own calendar date.
-_EVENING = 12 * 60
-_DAY_US = 86_400_000_000
 
 ROUND_TRIP_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.Utf8(),
@@ -71,70 +67,6 @@ DAILY_PNL_SCHEMA: dict[str, pl.DataType] = {
     "fills": pl.Int64(),
     "round_trips": pl.Int64(),
 }
-
-
-def session_date(ts: pl.Expr | str, exchange_tz: str, session_open: time) -> pl.Expr:
-    """Trading session date (``pl.Date``) of UTC timestamps on one exchange.
-
-    Evening opens (at or after noon, CME 17:00 America/Chicago): a time at or after the open
-    belongs to the next calendar date, so Tuesday 17:30 CT is Wednesday's session and Sunday
-    17:00 opens Monday's. Morning opens (Eurex 01:10 Europe/Berlin): the local calendar date.
-    A date that lands on a weekend rolls forward to Monday (Friday-evening and weekend fills
-    count in Monday's session). Local time is taken in ``exchange_tz``, so DST is respected.
-    """
-    expr = pl.col(ts) if isinstance(ts, str) else ts
-    local = expr.dt.convert_time_zone(exchange_tz).dt.replace_time_zone(None)
-    minutes = session_open.hour * 60 + session_open.minute
-    return _roll_weekend(_session_day(local, pl.lit(minutes)))
-
-
-def _session_day(local: pl.Expr, open_minutes: pl.Expr) -> pl.Expr:
-    """Days since 1970-01-01 of the session a naive local time belongs to (before weekends)."""
-    # Shifting an evening-opening session's local time by (24h - open) lands every time at or
-    # after the open on the next date; integer maths is much cheaper than date expressions.
-    shift = pl.when(open_minutes >= _EVENING).then((1440 - open_minutes) * 60_000_000)
-    micros = local.dt.cast_time_unit("us").cast(pl.Int64)
-    return (micros + shift.otherwise(0)) // _DAY_US
-
-
-def _roll_weekend(day: pl.Expr) -> pl.Expr:
-    weekday = (day + 3) % 7  # day 0, 1970-01-01, was a Thursday: Monday 0 ... Sunday 6
-    rolled = day + (weekday >= 5).cast(pl.Int64) * (7 - weekday)  # Saturday +2, Sunday +1
-    return rolled.cast(pl.Int32).cast(pl.Date)
-
-
-def instrument_frame(instruments: InstrumentTable | pl.DataFrame) -> pl.DataFrame:
-    """The spec rows (root, point_value, currency, exchange_tz, session_open_minutes, ...)."""
-    if isinstance(instruments, InstrumentTable):
-        return pl.DataFrame(instruments.as_rows())
-    return instruments
-
-
-def with_specs(frame: pl.DataFrame, instruments: InstrumentTable | pl.DataFrame) -> pl.DataFrame:
-    """Join the instrument specs on ``root``; a root without a spec stops with ConfigError."""
-    specs = instrument_frame(instruments).select(
-        "root", "point_value", "currency", "exchange_tz", "session_open_minutes"
-    )
-    joined = frame.join(specs, on="root", how="left", maintain_order="left")
-    missing = joined.filter(pl.col("point_value").is_null())["root"].unique().sort().to_list()
-    if missing:
-        raise ConfigError(
-            f"no instrument spec for root(s) {', '.join(map(str, missing))}; add "
-            "[instruments.<ROOT>] with tick_size, point_value, currency, exchange_tz and "
-            "session_open to tradelake.toml."
-        )
-    return joined
-
-
-def local_time(ts: str, tz_column: str, tzs: list[str]) -> pl.Expr:
-    """Naive exchange-local time of UTC ``ts`` where each row names its zone in ``tz_column``."""
-    branches = [
-        pl.when(pl.col(tz_column) == tz).then(
-            pl.col(ts).dt.convert_time_zone(tz).dt.replace_time_zone(None)
-        )
-        for tz in tzs
-    ]
-    return pl.coalesce(branches) if branches else pl.col(ts).dt.replace_time_zone(None)
 
 
 @dataclass(frozen=True)
@@ -213,9 +145,9 @@ def _sorted_fills(
     local = local_time("timestamp", "exchange_tz", fills["exchange_tz"].unique().sort().to_list())
     # The session day is materialised before rolling weekends: reusing one expression would
     # evaluate the time-zone conversion several times.
-    return fills.with_columns(
-        _day=_session_day(local, pl.col("session_open_minutes"))
-    ).with_columns(session_date=_roll_weekend(pl.col("_day")))
+    return fills.with_columns(_day=session_day(local, pl.col("session_open_minutes"))).with_columns(
+        session_date=roll_weekend(pl.col("_day"))
+    )
 
 
 def _fill_order(fills: pl.DataFrame) -> npt.NDArray[np.int64]:

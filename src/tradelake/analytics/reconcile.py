@@ -21,7 +21,7 @@ from typing import Literal
 
 import polars as pl
 
-from tradelake.analytics.pnl import instrument_frame
+from tradelake.analytics.sessions import instrument_frame
 from tradelake.instruments import InstrumentTable
 
 STATUSES = (

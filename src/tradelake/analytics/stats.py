@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tradelake.analytics.pnl import instrument_frame, local_time
+from tradelake.analytics.sessions import instrument_frame, local_time
 from tradelake.instruments import InstrumentTable
 
 GROUPINGS = ("account", "instrument", "weekday", "hour")

@@ -1,5 +1,7 @@
 """ATAS Trading Journal exports (``.xlsx``) -> ``trades_raw`` and ``atas_journal`` frames.
 
+This module knows the workbook's layout; what is inside the cells (text, locale numbers, local
+times and their DST rule, stable ids) is converted by :mod:`tradelake.sources.atas_cells`.
 Format facts this parser relies on (from real exports):
 
 * Sheets ``Statistics``, ``Journal`` (one row per flat-to-flat trade) and ``Executions`` (fills).
@@ -9,13 +11,8 @@ Format facts this parser relies on (from real exports):
   missing (its frame is then empty); unknown columns are kept as JSON text in ``extra``.
 * Executions carry ``Direction`` (Buy/Sell, Achat/Vente) and an unsigned ``Volume``; the
   Journal's direction is the sign of ``Open volume``; an open position has an empty close time.
-* Times are Excel date cells in the exporting machine's local time with float noise (calamine
-  rounds them to the millisecond); cells that lost their format arrive as serial days or text.
-  DST rule: an ambiguous local time (the repeated hour of a fall-back) is read as the *earliest*
-  instant; a nonexistent one (the spring-forward gap) with the UTC offset in force before the
-  change, i.e. shifted forward by the gap (02:30 -> 03:30). Neither is quarantined.
-* Numbers may be text in the machine's locale ("1 234,50", "1,234.50"); missing values are
-  written as empty, "-" or "N/A".
+* The header language decides how text numbers and dates are read: in a French export a lone
+  comma is a decimal comma and dates are day-first.
 
 Speed: each sheet is read once (``header_row=0``, types inferred from every row, since a text
 cell after the sampled rows would otherwise be nulled silently), the Journal on a second thread.
@@ -30,57 +27,39 @@ line naming the file and the fix.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import fastexcel
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from tradelake.errors import SourceFormatError
 from tradelake.instruments import InstrumentTable, parse_symbol
+from tradelake.sources.atas_cells import (
+    MARKER_SPELLINGS,
+    cell_numbers,
+    cell_text,
+    display_label,
+    error_where,
+    journal_ids,
+    local_times,
+    normalize_label,
+    to_utc,
+    trade_ids,
+)
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.staging.quarantine import Quarantine
-from tradelake.tables import ATAS_JOURNAL, TRADES_RAW, UTC_TS
+from tradelake.tables import ATAS_JOURNAL, TRADES_RAW
 
 # fastexcel warns for every all-empty column (ATAS leaves ``Comment`` empty in most exports);
 # that is expected here, and the parser types such columns itself.
 logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MISSING_MARKERS = ("", "-", "--", "—", "–", "n/a", "na", "#n/a", "null", "none", "nan")
-_MARKERS = sorted({v for m in MISSING_MARKERS for v in (m, m.upper(), m.title())})
-_SPACES, _INVISIBLE = "\u00a0\u202f\u2009\u2007", "\u200b\u200c\u200d\u2060\ufeff"
-_STRIP = " \t\r\n" + _SPACES + _INVISIBLE
-_EDGE_SPACE = r"^[\s\u200b\ufeff]|[\s\u200b\ufeff]$"
 _HEADER_SEARCH_ROWS = 30
-_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
-_COMMA_DECIMAL = r"^[+-]?(\d{1,3}(\.\d{3})+|\d*)(,\d*)?$"  # 1.234,5  1234,5
-_DOT_DECIMAL = r"^[+-]?(\d{1,3}(,\d{3})+|\d*)(\.\d*)?([eE][+-]?\d+)?$"  # 1,234.5  1e-07
-_DOT_GROUPS = r"^[+-]?\d{1,3}(\.\d{3})+$"  # 1.234.567
 _JOURNAL_NUMBERS = ("open_price", "open_volume", "close_price", "close_volume", "price_pnl",
                     "profit_ticks", "pnl")  # fmt: skip
-_ISO = "%Y-%m-%d %H:%M:%S%.f"
-_DAY_FIRST = ("%d/%m/%Y %H:%M:%S%.f", "%d/%m/%Y %H:%M", "%d.%m.%Y %H:%M:%S%.f")
-_MONTH_FIRST = ("%m/%d/%Y %I:%M:%S%.f %p", "%m/%d/%Y %I:%M %p", "%m/%d/%Y %H:%M:%S%.f")
-_OTHER = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d %H:%M:%S%.f")
-
-
-def normalize_label(text: str) -> str:
-    """Sheet/header text as compared: odd spaces unified, invisible ones dropped, no accents."""
-    text = display_label(text).replace("\u2019", "'").replace("\u2018", "'")
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return plain.casefold()
-
-
-def display_label(text: str) -> str:
-    """A header as shown to users and used as an ``extra`` key: spaces unified and trimmed."""
-    text = text.translate({ord(c): " " for c in _SPACES} | {ord(c): None for c in _INVISIBLE})
-    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -224,46 +203,6 @@ def parse(data: bytes, name: str, context: ParseContext) -> ParseResult:
     return ParseResult(frames, parsed.quarantine, parsed.notes)
 
 
-def stable_ids(keys: pl.Series) -> pl.Series:
-    """Non-negative int64 ids: the 64-bit FNV-1a hash of each UTF-8 key, shifted right one bit.
-
-    Ids are natural keys in staging, so they must never change across library versions (polars'
-    ``hash`` may). FNV-1a is a published fixed algorithm (offset basis 0xcbf29ce484222325, prime
-    0x100000001b3), computed here with numpy one byte column at a time: about 10 ms per 200,000
-    keys, where a per-key ``hashlib.blake2b`` loop takes 100-150 ms. A null key gives a null id.
-    """
-    array = keys.cast(pl.Binary).fill_null(b"").to_arrow().cast(pa.large_binary())
-    offsets = np.frombuffer(array.buffers()[1], np.int64)[
-        array.offset : array.offset + len(array) + 1
-    ]
-    data = np.frombuffer(array.buffers()[2] or b"", np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    hashes = np.full(len(array), _FNV_OFFSET, dtype=np.uint64)
-    for j in range(int(lengths.max(initial=0))):
-        rows = np.flatnonzero(lengths > j)
-        hashes[rows] = (hashes[rows] ^ data[starts[rows] + j]) * _FNV_PRIME
-    ids = pl.Series(keys.name, (hashes >> np.uint64(1)).astype(np.int64))
-    return ids.set(keys.is_null(), None) if keys.has_nulls() else ids
-
-
-def trade_ids(accounts: pl.Series, exchange_ids: pl.Series) -> pl.Series:
-    """``trade_id``: stable id of account + U+001F + ``Exchange ID`` (which names the fill)."""
-    keys = pl.select(pl.concat_str([accounts, pl.lit("\x1f"), exchange_ids])).to_series()
-    return stable_ids(keys).alias("trade_id")
-
-
-def journal_ids(frame: pl.DataFrame) -> pl.Series:
-    """``journal_id`` from account, instrument, open time (UTC epoch ms), signed open volume."""
-    parts = [
-        pl.col("account"),
-        pl.col("instrument"),
-        pl.col("open_ts").dt.epoch("ms").cast(pl.Utf8),
-        pl.col("open_volume").cast(pl.Utf8),
-    ]
-    keys = frame.select(pl.concat_str(parts, separator="\x1f")).to_series()
-    return stable_ids(keys).alias("journal_id")
-
-
 def point_value_notes(journal: pl.DataFrame, instruments: InstrumentTable) -> list[str]:
     """One line per root whose closed trades imply another point value than the table's (>1%).
 
@@ -298,12 +237,6 @@ def point_value_notes(journal: pl.DataFrame, instruments: InstrumentTable) -> li
         f"check [instruments.{r['root']}] in tradelake.toml"
         for r in checked.iter_rows(named=True)
     ]
-
-
-def parse_numbers(values: Sequence[str | None], *, french: bool = False) -> list[float | None]:
-    """The locale-tolerant number parser on plain values (tests, debugging); errors -> None."""
-    parsed, _ = _numbers(pl.Series("value", values, pl.Utf8), "value", french)
-    return parsed.to_list()
 
 
 def _open(data: bytes, name: str) -> fastexcel.ExcelReader:
@@ -457,15 +390,15 @@ def _drop_summary_rows(
 def _executions(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
     """Executions rows -> TRADES_RAW: qty signed by Direction; commission 0.0 without a column."""
     f, french, n = sheet.frame, sheet.french, sheet.frame.height
-    volume, volume_error = _numbers(f["volume"], "volume", french)
-    price, price_error = _numbers(f["price"], "price", french)
+    volume, volume_error = cell_numbers(f["volume"], "volume", french)
+    price, price_error = cell_numbers(f["price"], "price", french)
     commission, commission_error = (
-        _numbers(f["commission"], "commission", french)
+        cell_numbers(f["commission"], "commission", french)
         if "commission" in f.columns
         else (pl.Series("commission", [0.0] * n, pl.Float64), None)
     )
     sign, direction_error = _directions(f["direction"])
-    local, time_error = _local_times(f["time"], "time", french)
+    local, time_error = local_times(f["time"], "time", french)
     names, instrument_error = _symbols(f["instrument"])
     reason = _first_error(
         [instrument_error, direction_error, time_error, volume_error, _whole(volume, "volume"),
@@ -474,15 +407,15 @@ def _executions(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.Data
     side = pl.when(pl.col("s") > 0).then(pl.lit("buy")).when(pl.col("s") < 0).then(pl.lit("sell"))
     trades = pl.DataFrame(
         {
-            "account": _text(f["account"]),
+            "account": cell_text(f["account"]),
             **{c: names[c] for c in ("instrument", "symbol", "root", "exchange")},
             "timestamp": to_utc(local, timezone),
             "side": sign.to_frame("s").select(side).to_series(),
             "qty": (volume.abs().round(0) * sign).cast(pl.Int64, strict=False),
             "price": price,
             "commission": commission,
-            "exchange_id": _text(f["exchange_id"]),
-            "order_id": _text(_optional(f, "order_id")),
+            "exchange_id": cell_text(f["exchange_id"]),
+            "order_id": cell_text(_optional(f, "order_id")),
             "extra": _extra(f, sheet.extras),
         }
     )
@@ -511,18 +444,18 @@ def _journal(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFra
     values: dict[str, pl.Series] = {}
     errors: list[pl.Series | None] = [instrument_error]
     for key in ("open_ts", "close_ts"):
-        local, error = _local_times(f[key], key, french)
+        local, error = local_times(f[key], key, french)
         values[key] = to_utc(local, timezone)
         errors.append(error)
     for key in _JOURNAL_NUMBERS:
-        values[key], error = _numbers(_optional(f, key), key, french)
+        values[key], error = cell_numbers(_optional(f, key), key, french)
         errors += [error, _whole(values[key], key) if key.endswith("volume") else None]
     journal = pl.DataFrame(
         {
-            "account": _text(f["account"]),
+            "account": cell_text(f["account"]),
             **{c: names[c] for c in ("instrument", "symbol", "root", "exchange")},
             **values,
-            "comment": _text(_optional(f, "comment")),
+            "comment": cell_text(_optional(f, "comment")),
             "extra": _extra(f, sheet.extras),
         }
     ).with_columns(pl.col("open_volume", "close_volume").round(0).cast(pl.Int64, strict=False))
@@ -553,22 +486,15 @@ def _first_error(errors: Sequence[pl.Series | None]) -> pl.Series | None:
     return pl.select(pl.coalesce(present)).to_series() if present else None
 
 
-def _when(mask: pl.Series, message: pl.Expr) -> pl.Series | None:
-    """``message`` where ``mask`` holds, else null; None when it holds nowhere (the fast path)."""
-    if not mask.any():
-        return None
-    return mask.to_frame("m").select(pl.when(pl.col("m")).then(message)).to_series()
-
-
 def _whole(values: pl.Series, label: str) -> pl.Series | None:
     broken = values.is_not_null() & (values != values.round(0))
-    return _when(
+    return error_where(
         broken, pl.format(f"{label} {{}} is not a whole number of contracts", pl.lit(values))
     )
 
 
 def _contradiction(volume: pl.Series, sign: pl.Series) -> pl.Series | None:
-    return _when(
+    return error_where(
         (volume < 0) & (sign > 0), pl.format("volume {} contradicts direction Buy", pl.lit(volume))
     )
 
@@ -576,7 +502,7 @@ def _contradiction(volume: pl.Series, sign: pl.Series) -> pl.Series | None:
 def _extra(frame: pl.DataFrame, extras: list[str]) -> pl.Series:
     if not extras:
         return pl.Series("extra", [None] * frame.height, pl.Utf8)
-    text = frame.select([_text(frame[c]) for c in extras])
+    text = frame.select([cell_text(frame[c]) for c in extras])
     return text.select(pl.struct(extras).struct.json_encode().alias("extra")).to_series()
 
 
@@ -589,123 +515,6 @@ def _empty(content: Mapping[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict(content))
 
 
-def _text(values: pl.Series) -> pl.Series:
-    """Cell text trimmed of stray (also non-breaking, zero-width) spaces; missing markers -> null.
-
-    Ids stored as number cells come back as floats; whole ones are written without ``.0``.
-    """
-    text = values.cast(pl.Utf8)
-    if values.dtype.is_float():
-        whole = values.cast(pl.Int64, strict=False)
-        exact = pl.when(whole.cast(pl.Float64) == values).then(whole.cast(pl.Utf8))
-        text = pl.select(exact.otherwise(text)).to_series()
-    if text.str.contains(_EDGE_SPACE).any():
-        text = text.str.strip_chars(_STRIP)
-    markers = text.is_in(_MARKERS)
-    if markers.any():
-        text = pl.select(pl.when(markers).then(None).otherwise(text)).to_series()
-    return text.alias(values.name)
-
-
-def _numbers(values: pl.Series, label: str, french: bool) -> tuple[pl.Series, pl.Series | None]:
-    """Floats from number cells, or from text in either locale ("1 234,50", "1,234.50", "-").
-
-    Text that is already a plain number (calamine writes number cells of a mixed column that way)
-    converts directly; only the rest goes through :func:`_locale_numbers`.
-    """
-    if values.dtype.is_numeric():
-        return values.cast(pl.Float64).alias(label), None
-    text = _text(values)
-    parsed = text.cast(pl.Float64, strict=False)
-    odd = text.is_not_null() & (parsed.is_null() | ~parsed.is_finite()).fill_null(True)
-    if odd.any():
-        parsed = parsed.scatter(odd.arg_true(), _locale_numbers(text.filter(odd), french))
-    error = _when(
-        parsed.is_null() & text.is_not_null(),
-        pl.format(f"{label} '{{}}' is not a number", pl.lit(text)),
-    )
-    return parsed.alias(label), error
-
-
-def _locale_numbers(text: pl.Series, french: bool) -> pl.Series:
-    """Numbers as a locale writes them; null where the text is no number.
-
-    Spaces, apostrophes and currency signs go. With both separators the last one is the decimal;
-    a lone comma is decimal unless three digits follow it, in a column that never uses a decimal
-    comma elsewhere, in an English export. Digit groups must be of three ("12,3,4" is no number).
-    """
-    squeezed = text.str.replace_all(r"[\s\u200b\ufeff'’$€£]", "")
-    squeezed = squeezed.str.replace_all("\u2212", "-", literal=True)
-    decimal_comma = french or bool(squeezed.str.contains(r",\d{1,2}$|,\d{4,}$").any())
-    t = pl.col("t")
-    commas, dots = t.str.count_matches(",", literal=True), t.str.count_matches(".", literal=True)
-    last_is_comma = t.str.extract(r"([.,])[^.,]*$") == ","
-    lone_comma_is_decimal = pl.lit(decimal_comma) | ~t.str.contains(r"^[+-]?\d{1,3},\d{3}$")
-    comma_decimal = (commas > 0) & (dots > 0) & last_is_comma
-    comma_decimal = comma_decimal | ((commas == 1) & (dots == 0) & lone_comma_is_decimal)
-    drop_dots, drop_commas = t.str.replace_all(".", "", literal=True), t.str.replace_all(",", "")
-    normal = (
-        pl.when(comma_decimal)
-        .then(pl.when(t.str.contains(_COMMA_DECIMAL)).then(drop_dots.str.replace(",", ".")))
-        .when((dots > 1) & (commas == 0))
-        .then(pl.when(t.str.contains(_DOT_GROUPS)).then(drop_dots))
-        .otherwise(pl.when(t.str.contains(_DOT_DECIMAL)).then(drop_commas))
-    )
-    return squeezed.to_frame("t").select(normal.cast(pl.Float64, strict=False)).to_series()
-
-
-def _local_times(values: pl.Series, label: str, french: bool) -> tuple[pl.Series, pl.Series | None]:
-    """Naive local datetimes (µs, on the millisecond) from date cells, serial days or text.
-
-    Text is tried as ISO first (calamine renders date cells in a text column that way), then in
-    the export language's order: day-first for French ("25/11/2025 14:03:05,123"), month-first
-    for English ("11/25/2025 2:03:05 PM").
-    """
-    if isinstance(values.dtype, pl.Datetime | pl.Date):
-        return values.cast(pl.Datetime("us")).dt.replace_time_zone(None).alias(label), None
-    if values.dtype.is_numeric():
-        parsed, text = _from_serial(values.cast(pl.Float64)), values.cast(pl.Utf8)
-    else:
-        text = _text(values)
-        parsed = text.str.to_datetime(_ISO, time_unit="us", strict=False).dt.round("1ms")
-        failed = parsed.is_null() & text.is_not_null()
-        if failed.any():
-            rest = text.filter(failed).str.replace(r"(\d:\d\d),(\d)", "$1.$2")
-            formats = (_DAY_FIRST + _MONTH_FIRST if french else _MONTH_FIRST + _DAY_FIRST) + _OTHER
-            tries = [rest.str.to_datetime(f, time_unit="us", strict=False) for f in formats]
-            serial = _from_serial(_numbers(rest, label, french)[0])
-            fixed = pl.select(pl.coalesce([*tries, serial]).dt.round("1ms"))
-            parsed = parsed.scatter(failed.arg_true(), fixed.to_series().cast(parsed.dtype))
-    error = _when(
-        parsed.is_null() & text.is_not_null(),
-        pl.format(f"{label} '{{}}' is not a date/time", pl.lit(text)),
-    )
-    return parsed.alias(label), error
-
-
-def _from_serial(days: pl.Series) -> pl.Series:
-    """Excel serial days (1900 system: 25569 is 1970-01-01) rounded to the millisecond."""
-    ms = ((days - 25_569) * 86_400_000).round(0)
-    stamp = pl.from_epoch(pl.col("ms").cast(pl.Int64, strict=False), "ms").cast(pl.Datetime("us"))
-    valid = (days >= 1) & (days < 2_958_466)  # Excel's range: 1900-01-01 .. 9999-12-31
-    return pl.DataFrame({"ms": ms, "ok": valid}).select(pl.when("ok").then(stamp)).to_series()
-
-
-def to_utc(local: pl.Series, timezone: str) -> pl.Series:
-    """Wall-clock times of ``timezone`` as UTC, with the module's DST rule (earliest / shift)."""
-    if timezone == "UTC":
-        return local.dt.replace_time_zone("UTC").cast(UTC_TS)
-    utc = local.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
-    gap = utc.is_null() & local.is_not_null()
-    if gap.any():
-        inside = local.filter(gap)
-        before = (inside - timedelta(days=1)).dt.replace_time_zone(timezone, ambiguous="earliest")
-        offset = before.dt.base_utc_offset() + before.dt.dst_offset()
-        fixed = (inside - offset).dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
-        utc = utc.scatter(gap.arg_true(), fixed.cast(utc.dtype))  # scatter ignores time units
-    return utc.dt.convert_time_zone("UTC").cast(UTC_TS)
-
-
 def _directions(values: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     """+1 for Buy/Achat, -1 for Sell/Vente (any case or spacing); anything else is an error."""
     text = values.cast(pl.Utf8)
@@ -716,15 +525,15 @@ def _directions(values: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     reasons = {
         w: f"direction '{display_label(w)}' is not Buy or Sell"
         for w, s in signs.items()
-        if s is None and normalize_label(w) not in _MARKERS
+        if s is None and normalize_label(w) not in MARKER_SPELLINGS
     }
     error = text.replace_strict(reasons, default=None, return_dtype=pl.Utf8)
-    return sign, _when(sign.is_null(), pl.lit(error).fill_null("direction is missing"))
+    return sign, error_where(sign.is_null(), pl.lit(error).fill_null("direction is missing"))
 
 
 def _symbols(values: pl.Series) -> tuple[pl.DataFrame, pl.Series | None]:
     """instrument (trimmed original text), symbol, root, exchange, via ``parse_symbol``."""
-    raw = _text(values)
+    raw = cell_text(values)
     rows: list[tuple[str, str | None, str | None, str | None, str | None]] = []
     for name in raw.drop_nulls().unique().to_list():
         try:

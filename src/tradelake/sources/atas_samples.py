@@ -33,7 +33,7 @@ import polars as pl
 import xlsxwriter
 
 from tradelake.instruments import InstrumentTable, parse_symbol
-from tradelake.sources.atas import journal_ids, trade_ids
+from tradelake.sources.atas_cells import journal_ids, trade_ids
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW
 
 DEFAULT_ACCOUNTS = ("SIM-1042", "APEX-88731")
