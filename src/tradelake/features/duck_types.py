@@ -27,9 +27,3 @@ def duckdb_type(dtype: PolarsDataType) -> str:
         if dtype == polars_type:
             return name
     raise TypeError(f"no DuckDB type for {dtype}; extend tradelake.features.duck_types")
-
-
-def create_table_sql(name: str, schema: dict[str, pl.DataType], extra: str = "") -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for a contract schema (plus optional extra columns)."""
-    columns = ", ".join(f'"{col}" {duckdb_type(dtype)}' for col, dtype in schema.items())
-    return f"CREATE TABLE IF NOT EXISTS {name} ({columns}{', ' + extra if extra else ''})"

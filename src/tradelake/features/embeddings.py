@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
 from tradelake.features.store import FeatureStore
 
@@ -189,15 +188,14 @@ def _write_cache(store: FeatureStore, table: str, key: str, found: EmbeddingSet)
     matrix_path, rows_path = _paths(store, table, key, found.fingerprint)
     folder = matrix_path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{rows_path.name}.{uuid.uuid4().hex}.tmp"
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, found.rows.schema) as out:
+        with (
+            atomic_files.replacing(rows_path) as tmp,
+            pa.OSFile(str(tmp), "wb") as sink,
+            pa.ipc.new_file(sink, found.rows.schema) as out,
+        ):
             out.write_table(found.rows)
-        os.replace(tmp, rows_path)
-        tmp = folder / f".{matrix_path.name}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "wb") as handle:
+        with atomic_files.replacing(matrix_path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, found.matrix, allow_pickle=False)
-        os.replace(tmp, matrix_path)
         for old in folder.glob(f"{table}-{key}-*"):
             if old not in (matrix_path, rows_path):
                 old.unlink(missing_ok=True)
@@ -227,9 +225,6 @@ def _remember(
     stamps = _read_stamps(store, table)
     stamps[key] = {"stamp": stamp, "fingerprint": fingerprint}
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(stamps, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_files.write_text(target, json.dumps(stamps, sort_keys=True))
     except OSError as exc:
         logger.warning("embedding cache stamp not written to %s (%s)", target, exc)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+
+from tradelake import atomic_files
 
 logger = logging.getLogger("tradelake.pull")
 
@@ -86,14 +86,8 @@ class FeedStateStore:
             return FeedState(name)
 
     def save(self, state: FeedState) -> None:
-        target = self.path(state.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(state.to_dict(), handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        text = json.dumps(state.to_dict(), indent=2, sort_keys=True)
+        atomic_files.write_text(self.path(state.name), text, durable=True)
 
 
 class Cursor(Protocol):

@@ -14,19 +14,18 @@ and a crash leaves no half file. Versions are assigned against what is already s
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from tradelake import atomic_files
 from tradelake.errors import StagingError
 from tradelake.landing import LandingObject
 from tradelake.staging.quarantine import Quarantine
-from tradelake.tables import TableSpec
+from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
 STATE_DIR = "_state"
@@ -56,8 +55,7 @@ class StagingWriter:
 
     def files(self, table: str) -> list[Path]:
         """Every staged Parquet file of a table (what the feature store refreshes from)."""
-        base = self.table_dir(table)
-        return sorted(base.glob("date=*/source=*/part-*.parquet")) if base.exists() else []
+        return _parts(self.table_dir(table))
 
     def stage(
         self, spec: TableSpec, frame: pl.DataFrame, obj: LandingObject, quarantine: Quarantine
@@ -83,23 +81,19 @@ class StagingWriter:
 
     def mark_processed(self, landing_id: str, summary: dict[str, object]) -> None:
         """Record that a landing object is fully staged; written last, so a crash re-stages."""
-        target = self._marker(landing_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(summary, sort_keys=True, default=str), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_files.write_text(
+            self._marker(landing_id), json.dumps(summary, sort_keys=True, default=str)
+        )
 
     def record_file_error(self, landing_id: str, source: str, reason: str) -> None:
         """Quarantine a whole landing object that could not be parsed, with its reason."""
-        target = self.root / QUARANTINE_DIR / "_files" / f"{landing_id}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
         body = {"landing_id": landing_id, "source": source, "reason": reason}
-        target.write_text(json.dumps(body, sort_keys=True), encoding="utf-8")
+        target = self.root / QUARANTINE_DIR / "_files" / f"{landing_id}.json"
+        atomic_files.write_text(target, json.dumps(body, sort_keys=True))
 
     def quarantined(self, table: str) -> pl.DataFrame:
         """Every quarantined row of a table with its reason."""
-        base = self.root / QUARANTINE_DIR / table
-        files = sorted(base.glob("date=*/source=*/part-*.parquet")) if base.exists() else []
+        files = _parts(self.root / QUARANTINE_DIR / table)
         if not files:
             return pl.DataFrame()
         return pl.concat([pl.read_parquet(f) for f in files], how="diagonal")
@@ -150,13 +144,7 @@ class StagingWriter:
             "__date", as_dict=True, include_key=False
         )
         jobs = [
-            (
-                self.table_dir(spec.name)
-                / f"date={day}"
-                / f"source={obj.source}"
-                / f"part-{obj.landing_id}.parquet",
-                part,
-            )
+            (_part_path(self.table_dir(spec.name), day, obj), part)
             for (day,), part in parts.items()
         ]
         # An export spans hundreds of dates: hundreds of small files, each costing about 1.5 ms
@@ -169,20 +157,9 @@ class StagingWriter:
     ) -> None:
         if quarantine.count == 0:
             return
-        rows = quarantine.frame().with_columns(
-            pl.lit(obj.source).alias("source"),
-            pl.lit(obj.landing_id).alias("landing_id"),
-            pl.lit(obj.ingest_ts).cast(pl.Datetime("us", "UTC")).alias("ingest_ts"),
-        )
-        target = (
-            self.root
-            / QUARANTINE_DIR
-            / spec.name
-            / f"date={_day(obj.ingest_ts)}"
-            / f"source={obj.source}"
-            / f"part-{obj.landing_id}.parquet"
-        )
-        _atomic_write(target, rows)
+        rows = quarantine.frame().with_columns(_record_tags(obj))
+        base = self.root / QUARANTINE_DIR / spec.name
+        _atomic_write(_part_path(base, obj.ingest_ts.date(), obj), rows)
 
 
 def _tag(frame: pl.DataFrame, spec: TableSpec, obj: LandingObject) -> pl.DataFrame:
@@ -190,27 +167,34 @@ def _tag(frame: pl.DataFrame, spec: TableSpec, obj: LandingObject) -> pl.DataFra
     if missing:
         raise StagingError(f"{spec.name}: parser produced no column(s) {missing}; this is a bug.")
     return frame.select([pl.col(c).cast(dtype) for c, dtype in spec.content.items()]).with_columns(
-        pl.lit(obj.source).alias("source"),
-        pl.lit(obj.ingest_ts).cast(pl.Datetime("us", "UTC")).alias("ingest_ts"),
-        pl.lit(obj.landing_id).alias("landing_id"),
+        _record_tags(obj)
     )
 
 
+def _record_tags(obj: LandingObject) -> list[pl.Expr]:
+    """The record tags of DESIGN §3 that come from the landing object (``version`` aside)."""
+    return [
+        pl.lit(obj.source).alias("source"),
+        pl.lit(obj.ingest_ts).cast(UTC_TS).alias("ingest_ts"),
+        pl.lit(obj.landing_id).alias("landing_id"),
+    ]
+
+
+def _part_path(base: Path, day: date, obj: LandingObject) -> Path:
+    """``<base>/date=YYYY-MM-DD/source=<src>/part-<landing_id>.parquet`` (DESIGN §5)."""
+    return base / f"date={day}" / f"source={obj.source}" / f"part-{obj.landing_id}.parquet"
+
+
+def _parts(base: Path) -> list[Path]:
+    return sorted(base.glob("date=*/source=*/part-*.parquet")) if base.exists() else []
+
+
 def _atomic_write(target: Path, frame: pl.DataFrame) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        with atomic_files.replacing(target, durable=True) as tmp:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StagingError(
             f"could not write {target}: {exc}; check free space and rights."
         ) from exc
     return target
-
-
-def _day(ts: datetime) -> str:
-    return ts.date().isoformat()

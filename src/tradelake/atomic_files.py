@@ -1,0 +1,41 @@
+"""Replace a file in one step: write a temp sibling, optionally fsync it, rename it over.
+
+Readers (and a process restarted after a crash) see the old file or the new one, never half of
+one, because ``os.replace`` within a directory is atomic on POSIX. Staging, feed state, the
+processed markers and the embedding cache all write this way. (Landing does not: it must never
+replace, so it hard-links instead; see :mod:`tradelake.landing.local`.)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def replacing(target: Path, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a temp path next to ``target``; when the block succeeds, move it onto ``target``.
+
+    ``durable=True`` fsyncs the temp file before the rename, so the new content survives a power
+    loss and not only a process crash. On an exception the temp file is removed and the
+    exception propagates; ``target`` is untouched.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        yield tmp
+        if durable:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(target: Path, text: str, *, durable: bool = False) -> None:
+    """Replace ``target`` with ``text`` (UTF-8) in one step."""
+    with replacing(target, durable=durable) as tmp:
+        tmp.write_text(text, encoding="utf-8")
