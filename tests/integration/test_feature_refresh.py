@@ -93,3 +93,67 @@ def test_a_refresh_with_nothing_new_loads_and_rebuilds_nothing(home: Path) -> No
     finally:
         con.close()
     assert staged == trades
+
+
+def _derived_files(platform: Platform) -> dict[str, list[str]]:
+    root = platform.features.tables_dir
+    return {name: sorted(p.name for p in (root / name).glob("*.parquet")) for name in DERIVED}
+
+
+def test_each_derived_table_keeps_one_file_the_one_its_view_reads(home: Path) -> None:
+    data, _ = export(fills=300, seed=44, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    first = _derived_files(platform)
+    assert all(len(files) == 1 for files in first.values())
+    before = _derived(platform)
+
+    platform.features.refresh(rebuild_all=True)
+    second = _derived_files(platform)
+    assert all(len(files) == 1 for files in second.values())
+    assert all(first[name] != second[name] for name in DERIVED)  # rewritten, old one removed
+    after = _derived(platform)
+    assert all(before[name].equals(after[name]) for name in DERIVED)
+
+
+def test_a_failed_rebuild_keeps_the_committed_tables_and_leaves_no_file(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = export(fills=300, seed=45, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    files, before = _derived_files(platform), _derived(platform)
+
+    def broken(*_: object) -> pl.DataFrame:
+        raise RuntimeError("builder crashed")
+
+    monkeypatch.setattr("tradelake.features.trading.reconcile.reconcile_journal", broken)
+    with pytest.raises(RuntimeError, match="builder crashed"):
+        platform.features.refresh(rebuild_all=True)
+    # round_trips & co. were written before the crash: their files are gone with the rollback.
+    assert _derived_files(platform) == files
+    after = _derived(platform)
+    assert all(before[name].equals(after[name]) for name in DERIVED)
+
+
+def test_a_store_whose_derived_tables_are_duckdb_tables_moves_to_files(home: Path) -> None:
+    """Stores written before derived tables became Parquet files hold them as tables."""
+    data, _ = export(fills=300, seed=46, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    before = _derived(platform)
+    con = duckdb.connect(str(platform.features.path))
+    try:
+        for name in DERIVED:
+            con.execute(f"CREATE TABLE old_{name} AS SELECT * FROM {name}")
+            con.execute(f"DROP VIEW {name}")
+            con.execute(f"ALTER TABLE old_{name} RENAME TO {name}")
+    finally:
+        con.close()
+    platform.features.refresh(rebuild_all=True)
+    kinds = dict(
+        platform.sql(
+            "SELECT table_name, table_type FROM information_schema.tables "
+            "WHERE table_schema = 'main'"
+        ).rows()
+    )
+    assert {kinds[name] for name in DERIVED} == {"VIEW"}
+    after = _derived(platform)
+    assert all(before[name].equals(after[name]) for name in DERIVED)

@@ -2,18 +2,24 @@
 
 A definition names the staged tables it depends on; a refresh rebuilds it only when one of them
 changed. Builders read ``main`` tables through the connection, compute with SQL or with the pure
-functions of :mod:`tradelake.analytics`, and replace their table whole inside the refresh's
-transaction, so readers never see a half-built table.
+functions of :mod:`tradelake.analytics`, and hand each result to :meth:`BuildContext.replace`.
+That writes the frame to a Parquet file of its own (one per table and refresh) on a background
+thread while the next builder computes; the store then points ``main.<table>`` at the new file
+inside the refresh's transaction, so readers never see a half-built table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from tradelake import atomic_files
+from tradelake.errors import FeatureStoreError
 from tradelake.instruments import InstrumentTable
 from tradelake.tables import TABLES
 
@@ -23,12 +29,18 @@ class BuildContext:
     """What a builder gets: the open (transactional) connection and the instrument specs.
 
     ``built`` keeps the frames that builders of this refresh stored with :meth:`replace`, so a
-    later builder reads them back with :meth:`table` from memory instead of through DuckDB.
+    later builder reads them back with :meth:`table` from memory instead of through DuckDB;
+    ``written`` the Parquet file each of them is being written to (``tables_dir/<name>/
+    <refresh_id>.parquet``, on ``writer``'s threads).
     """
 
     con: duckdb.DuckDBPyConnection
     instruments: InstrumentTable
+    tables_dir: Path
+    refresh_id: str
+    writer: Executor
     built: dict[str, pl.DataFrame] = field(default_factory=dict)
+    written: dict[str, Future[Path]] = field(default_factory=dict)
 
     def frame(self, sql: str) -> pl.DataFrame:
         return self.con.sql(sql).pl()
@@ -47,15 +59,26 @@ class BuildContext:
         return self.frame(f'SELECT * FROM main."{name}"')
 
     def replace(self, name: str, frame: pl.DataFrame) -> None:
-        """Replace table ``main.<name>`` with ``frame`` (its schema, even when empty)."""
-        self.con.register("__replacement", frame.to_arrow())
-        try:
-            self.con.execute(
-                f'CREATE OR REPLACE TABLE main."{name}" AS SELECT * FROM __replacement'
-            )
-        finally:
-            self.con.unregister("__replacement")
+        """Make ``frame`` (its schema, even when empty) the new ``main.<name>`` of this refresh.
+
+        Parquet rather than a DuckDB table: writing 55,000 round trips costs a third of what
+        inserting and checkpointing them does, and it runs off the GIL beside the next builder.
+        """
+        target = self.tables_dir / name / f"{self.refresh_id}.parquet"
+        self.written[name] = self.writer.submit(write_table_file, target, frame)
         self.built[name] = frame
+
+
+def write_table_file(target: Path, frame: pl.DataFrame) -> Path:
+    """Write one derived table durably (the DuckDB commit that points at it is durable too)."""
+    try:
+        with atomic_files.replacing(target, durable=True) as tmp:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
+    except OSError as exc:
+        raise FeatureStoreError(
+            f"could not write {target}: {exc}; check free space and rights."
+        ) from exc
+    return target
 
 
 Builder = Callable[[BuildContext], None]

@@ -8,15 +8,20 @@ Two schemas live in one DuckDB file:
   whose files are replaced in place, never doubles rows.
 - ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key; a
   view over staging while no key has a second row) and the derived feature tables of
-  :mod:`tradelake.features.definitions`.
+  :mod:`tradelake.features.definitions`, each a view over the Parquet file its last rebuild
+  wrote under ``<store>.tables/<name>/<refresh id>.parquet``.
 
-A refresh runs in one transaction: a crash leaves the previous consistent state. Analysts get
-read-only connections (:meth:`FeatureStore.query`), which DuckDB enforces.
+A refresh runs in one transaction: a crash leaves the previous consistent state (a derived
+file written by a refresh that did not commit is never pointed at, and is deleted by the next
+refresh of that table, as is the file a committed refresh replaced). Analysts get read-only
+connections (:meth:`FeatureStore.query`), which DuckDB enforces.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +57,11 @@ class FeatureStore:
         self.staging = staging
         self.instruments = instruments or InstrumentTable()
 
+    @property
+    def tables_dir(self) -> Path:
+        """The derived tables' Parquet files: ``features.duckdb`` -> ``features.tables/``."""
+        return self.path.absolute().with_suffix(".tables")
+
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection; read-only ones refuse every write (the analysts' kind)."""
         if read_only and not self.path.exists():
@@ -72,6 +82,7 @@ class FeatureStore:
     def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
         """Load new or changed staging files and rebuild the feature tables that depend on them."""
         con = self.connect()
+        written: dict[str, Path] = {}
         try:
             con.execute("BEGIN TRANSACTION")
             _ensure_catalog(con)
@@ -84,13 +95,16 @@ class FeatureStore:
                 missing = _relation_kind(con, "main", spec.latest) is None
                 if n_loaded or n_removed or rebuild_all or missing:
                     changed.append(spec.name)
-            rebuilt = self._rebuild(con, set(changed))
+            rebuilt = self._rebuild(con, set(changed), written)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
+            _remove_files(written.values())
             raise
         finally:
             con.close()
+        for path in written.values():  # what the committed views no longer point at
+            _remove_files(p for p in path.parent.glob("*.parquet") if p != path)
         return RefreshResult(loaded, removed, tuple(changed), tuple(rebuilt))
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
@@ -128,17 +142,31 @@ class FeatureStore:
                 )
         return len(fresh), len(removed)
 
-    def _rebuild(self, con: duckdb.DuckDBPyConnection, changed: set[str]) -> list[str]:
+    def _rebuild(
+        self, con: duckdb.DuckDBPyConnection, changed: set[str], written: dict[str, Path]
+    ) -> list[str]:
+        """Rebuild what depends on ``changed``; record each derived file in ``written``."""
         rebuilt: list[str] = []
         for spec in TABLES.values():
             if spec.name in changed:
                 _build_latest(con, spec)
                 rebuilt.append(spec.latest)
-        context = BuildContext(con=con, instruments=self.instruments)
-        for definition in DEFINITIONS:
-            if changed.intersection(definition.depends_on):
-                definition.build(context)
-                rebuilt.append(definition.name)
+        with ThreadPoolExecutor(2, thread_name_prefix="feature-write") as writer:
+            context = BuildContext(con, self.instruments, self.tables_dir, uuid.uuid4().hex, writer)
+            try:
+                for definition in DEFINITIONS:
+                    if changed.intersection(definition.depends_on):
+                        definition.build(context)
+                        rebuilt.append(definition.name)
+            finally:
+                for name, pending in context.written.items():
+                    if pending.exception() is None:
+                        written[name] = pending.result()
+        for name, pending in context.written.items():
+            path = pending.result()  # raises the first write error, which rolls back
+            _replace_relation(
+                con, "main", name, "VIEW", f"SELECT * FROM read_parquet({_sql_text(path)})"
+            )
         return rebuilt
 
 
@@ -155,11 +183,21 @@ def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
             f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items()
         )
         return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS _file WHERE false"
-    paths = ", ".join("'" + f.replace("'", "''") + "'" for f in sorted(files))
+    paths = ", ".join(_sql_text(f) for f in sorted(files))
     return (
         f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
         "hive_partitioning = false)"
     )
+
+
+def _sql_text(value: str | Path) -> str:
+    """A SQL string literal (file paths in view definitions)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _remove_files(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:

@@ -41,7 +41,7 @@ def replay(
         if progress:
             progress(obj.original_name)
     _swap(fresh_root, staging_root)
-    _reset_store(features.path)
+    _reset_store(features)
     features.refresh()
     return ReplayResult(len(results), results)
 
@@ -55,6 +55,8 @@ def _swap(fresh: Path, current: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _reset_store(path: Path) -> None:
+def _reset_store(features: FeatureStore) -> None:
+    path = features.path
     for candidate in (path, path.with_name(path.name + ".wal")):
         candidate.unlink(missing_ok=True)
+    shutil.rmtree(features.tables_dir, ignore_errors=True)
