@@ -8,7 +8,9 @@ replace, so it hard-links instead; see :mod:`tradelake.landing.local`.)
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,3 +41,25 @@ def write_text(target: Path, text: str, *, durable: bool = False) -> None:
     """Replace ``target`` with ``text`` (UTF-8) in one step."""
     with replacing(target, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def sync_filesystem(path: Path) -> None:
+    """Make every write on the filesystem holding ``path`` durable: ``syncfs(2)`` on Linux,
+    ``sync(2)`` elsewhere.
+
+    A step that wrote hundreds of files (an export's staged partitions) calls this once before
+    the record that says it is done: one call costs a few milliseconds where an fsync per file
+    cost about 0.5 ms each, and it also persists the renames, which a file's fsync does not.
+    """
+    if sys.platform == "linux":
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _libc().syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)

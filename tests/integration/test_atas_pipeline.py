@@ -92,3 +92,22 @@ def test_watcher_never_hands_out_a_half_written_workbook(tmp_path: Path) -> None
     assert watcher.ready(now=4.0) == []  # handed out once
     (tmp_path / "~$drop.xlsx").write_bytes(b"lock")
     assert watcher.ready(now=5.0) == [] and watcher.ready(now=6.0) == []
+
+
+def test_a_journal_staged_early_is_removed_when_the_executions_sheet_fails(home: Path) -> None:
+    """The Journal sheet is staged while Executions still loads; a broken Executions sheet
+    must leave nothing of the file in staging, and the file's error says what to do."""
+    data, truth = export(fills=300, seed=8, drop_columns=("price",))
+    assert truth.journal.height > 0
+    path = home / "no-price.xlsx"
+    path.write_bytes(data)
+    platform = Platform.open(home)
+    report = platform.ingest([path], tz="UTC")
+    assert [r.status for r in report.files] == ["error"]
+    assert "'Price' column" in (report.files[0].error or "")
+    assert not list(platform.staging.root.rglob("*.parquet"))
+    assert platform.sql("SELECT count(*) FROM journal").item() == 0
+    # The fixed re-export then goes through as a new file.
+    good, _ = export(fills=300, seed=8)
+    fixed = _ingest(home, "fixed.xlsx", good, "UTC")
+    assert fixed.sql("SELECT count(*) FROM journal").item() == truth.journal.height

@@ -70,9 +70,9 @@ class BuildContext:
 
 
 def write_table_file(target: Path, frame: pl.DataFrame) -> Path:
-    """Write one derived table durably (the DuckDB commit that points at it is durable too)."""
+    """Write one derived table (the store syncs the filesystem before it commits the view)."""
     try:
-        with atomic_files.replacing(target, durable=True) as tmp:
+        with atomic_files.replacing(target) as tmp:
             frame.write_parquet(tmp, compression="zstd", statistics=True)
     except OSError as exc:
         raise FeatureStoreError(

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
+from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
 from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.features.duck_types import duckdb_type
@@ -162,8 +163,11 @@ class FeatureStore:
                 for name, pending in context.written.items():
                     if pending.exception() is None:
                         written[name] = pending.result()
-        for name, pending in context.written.items():
-            path = pending.result()  # raises the first write error, which rolls back
+        # .result() raises the first write error, and the refresh rolls back.
+        files = {name: pending.result() for name, pending in context.written.items()}
+        if files:
+            atomic_files.sync_filesystem(self.tables_dir)  # durable before the commit
+        for name, path in files.items():
             _replace_relation(
                 con, "main", name, "VIEW", f"SELECT * FROM read_parquet({_sql_text(path)})"
             )

@@ -12,16 +12,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import polars as pl
 
 from tradelake.errors import SourceFormatError, TradelakeError
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingObject, LandingStore
-from tradelake.sources.base import ParseContext, ParseResult, SourceDef, source_for_path
+from tradelake.sources.base import ParseContext, SourceDef, source_for_path
 from tradelake.staging import StageResult, StagingWriter
+from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.validate import validate_frame
 from tradelake.tables import TABLES
 
@@ -100,45 +103,73 @@ def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
 def process_object(
     env: IngestEnv, obj: LandingObject, data: bytes, source: SourceDef, *, path: str
 ) -> FileResult:
-    """Parse, validate and stage one landing object unless it is already processed."""
+    """Parse, validate and stage one landing object unless it is already processed.
+
+    Tables are independent (versions and files are per table), so each is validated and staged
+    on a worker thread, most of it in polars and Parquet writes, off the GIL; a table the parser
+    hands over early (:attr:`ParseContext.table_ready`) starts while the parser goes on.
+    """
     if env.staging.is_processed(obj.landing_id):
         return FileResult(path, obj.landing_id, "duplicate")
-    context = parse_context(obj, env.instruments)
-    try:
-        parsed = source.parse(data, obj.original_name, context)
-    except TradelakeError as exc:
-        env.staging.record_file_error(obj.landing_id, obj.source, str(exc))
-        return FileResult(path, obj.landing_id, "error", error=str(exc))
-    except Exception as exc:  # a parser bug must not lose the payload or stop the batch
-        reason = (
-            f"{obj.original_name}: the {source.name} parser failed ({type(exc).__name__}: {exc}); "
-            "the payload is kept in landing — report this as a bug, then run `tradelake replay`."
-        )
-        logger.exception("parser %s failed on landing object %s", source.name, obj.landing_id)
-        env.staging.record_file_error(obj.landing_id, obj.source, reason)
-        return FileResult(path, obj.landing_id, "error", error=reason)
-    result = FileResult(path, obj.landing_id, "ingested", notes=list(parsed.notes))
-    tables = list(parsed.frames)
-    # Tables are independent (versions are per table, files per table), so they are validated
-    # and staged side by side: most of that time is polars and Parquet writes, off the GIL.
-    with ThreadPoolExecutor(max_workers=max(len(tables), 1)) as pool:
-        staged = list(pool.map(lambda table: _stage_table(env, obj, parsed, table), tables))
-    for table, table_result in zip(tables, staged, strict=True):
-        result.tables[table] = table_result
-        result.rows += table_result.rows_in
-        result.quarantined += table_result.quarantined
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
+        early: dict[str, Future[StageResult]] = {}
+
+        def stage_early(table: str, frame: pl.DataFrame, quarantine: Quarantine) -> None:
+            early[table] = pool.submit(_stage_table, env, obj, table, frame, quarantine)
+
+        context = replace(parse_context(obj, env.instruments), table_ready=stage_early)
+        try:
+            parsed = source.parse(data, obj.original_name, context)
+        except Exception as exc:
+            reason = _parse_failure(obj, source, exc)
+            _unstage(env, obj, early)
+            env.staging.record_file_error(obj.landing_id, obj.source, reason)
+            return FileResult(path, obj.landing_id, "error", error=reason)
+        staging = {
+            table: early.get(table)
+            or pool.submit(_stage_table, env, obj, table, frame, parsed.quarantine[table])
+            for table, frame in parsed.frames.items()
+        }
+        result = FileResult(path, obj.landing_id, "ingested", notes=list(parsed.notes))
+        for table, pending in staging.items():
+            table_result = pending.result()
+            result.tables[table] = table_result
+            result.rows += table_result.rows_in
+            result.quarantined += table_result.quarantined
     env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in result.tables.items()})
     crash_point("after_marker")
     return result
 
 
+def _parse_failure(obj: LandingObject, source: SourceDef, exc: Exception) -> str:
+    """The one-line reason a payload could not be parsed (a parser bug is logged in full)."""
+    if isinstance(exc, TradelakeError):
+        return str(exc)
+    # A parser bug must not lose the payload or stop the batch.
+    logger.exception("parser %s failed on landing object %s", source.name, obj.landing_id)
+    return (
+        f"{obj.original_name}: the {source.name} parser failed ({type(exc).__name__}: {exc}); "
+        "the payload is kept in landing — report this as a bug, then run `tradelake replay`."
+    )
+
+
+def _unstage(env: IngestEnv, obj: LandingObject, early: dict[str, Future[StageResult]]) -> None:
+    """Remove what tables handed over early staged from an object whose parse then failed."""
+    for table, pending in early.items():
+        wait([pending])
+        env.staging.unstage(TABLES[table], obj)
+
+
 def _stage_table(
-    env: IngestEnv, obj: LandingObject, parsed: ParseResult, table: str
+    env: IngestEnv,
+    obj: LandingObject,
+    table: str,
+    frame: pl.DataFrame,
+    quarantine: Quarantine,
 ) -> StageResult:
     """Validate one parsed table and stage its passing rows and its quarantine."""
     spec = TABLES[table]
-    quarantine = parsed.quarantine[table]
-    valid = validate_frame(spec, parsed.frames[table], quarantine, env.instruments)
+    valid = validate_frame(spec, frame, quarantine, env.instruments)
     staged = env.staging.stage(spec, valid, obj, quarantine)
     crash_point(f"after_stage:{table}")
     return staged

@@ -27,9 +27,10 @@ line naming the file and the fix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import fastexcel
 import polars as pl
@@ -157,9 +158,18 @@ class _Sheet:
 
 
 def parse_workbook(
-    data: bytes, *, name: str, timezone: str, instruments: InstrumentTable
+    data: bytes,
+    *,
+    name: str,
+    timezone: str,
+    instruments: InstrumentTable,
+    journal_ready: Callable[[pl.DataFrame, Quarantine], None] | None = None,
 ) -> ParsedWorkbook:
-    """Parse an ATAS Trading Journal export; ``timezone`` is the exporting machine's (IANA)."""
+    """Parse an ATAS Trading Journal export; ``timezone`` is the exporting machine's (IANA).
+
+    ``journal_ready`` gets the converted Journal sheet as soon as it is done (on the thread
+    that read it), usually while the Executions sheet is still loading.
+    """
     reader = _open(data, name)
     found = _find_sheets(reader.sheet_names)
     if "executions" not in found and "journal" not in found:
@@ -178,7 +188,7 @@ def parse_workbook(
         pending = (
             pool.submit(
                 _journal_sheet, _open(data, name), journal, name, timezone,
-                quarantine[ATAS_JOURNAL.name], journal_notes,
+                quarantine[ATAS_JOURNAL.name], journal_notes, journal_ready,
             )
             if journal
             else None
@@ -197,7 +207,11 @@ def parse_workbook(
 def parse(data: bytes, name: str, context: ParseContext) -> ParseResult:
     """The ``atas`` source for the ingest job: :func:`parse_workbook` as a ``ParseResult``."""
     parsed = parse_workbook(
-        data, name=name, timezone=context.timezone, instruments=context.instruments
+        data,
+        name=name,
+        timezone=context.timezone,
+        instruments=context.instruments,
+        journal_ready=partial(context.hand_over, ATAS_JOURNAL.name),
     )
     frames = {TRADES_RAW.name: parsed.trades, ATAS_JOURNAL.name: parsed.journal}
     return ParseResult(frames, parsed.quarantine, parsed.notes)
@@ -431,10 +445,16 @@ def _journal_sheet(
     timezone: str,
     quarantine: Quarantine,
     notes: list[str],
+    ready: Callable[[pl.DataFrame, Quarantine], None] | None,
 ) -> pl.DataFrame | None:
-    """The Journal sheet read and converted (None when it is empty)."""
+    """The Journal sheet read and converted (None when it is empty), handed to ``ready``."""
     sheet = _read_sheet(reader, sheet_name, JOURNAL, file, notes)
-    return _journal(sheet, timezone, quarantine) if sheet else None
+    if sheet is None:
+        return None
+    journal = _journal(sheet, timezone, quarantine)
+    if ready is not None:
+        ready(journal, quarantine)
+    return journal
 
 
 def _journal(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:

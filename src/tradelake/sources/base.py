@@ -20,6 +20,8 @@ from tradelake.errors import SourceFormatError
 from tradelake.instruments import InstrumentTable
 from tradelake.staging.quarantine import Quarantine
 
+TableReady = Callable[[str, pl.DataFrame, Quarantine], None]
+
 
 @dataclass(frozen=True)
 class ParseContext:
@@ -29,6 +31,12 @@ class ParseContext:
     the rows will be tagged with (e.g. ``rss:fed-press``); ``options`` are the feed's
     kind-specific settings from ``[[feeds]]`` (column mappings, series ids, ...); ``ingest_ts``
     is when the landing object was written (when we learned its content).
+
+    ``table_ready``, when set, is called (from any thread) with a table's final frame and
+    quarantine as soon as the parser has them, before it returns: the ingest job starts
+    staging that table while the parser still reads the rest (an ATAS Journal sheet while the
+    longer Executions sheet loads). The table is still in the returned :class:`ParseResult`,
+    and the parser must not touch that frame or quarantine afterwards.
     """
 
     timezone: str = "UTC"
@@ -36,6 +44,12 @@ class ParseContext:
     source: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     ingest_ts: datetime | None = None
+    table_ready: TableReady | None = None
+
+    def hand_over(self, table: str, frame: pl.DataFrame, quarantine: Quarantine) -> None:
+        """Tell the caller that ``table`` is final (a no-op without ``table_ready``)."""
+        if self.table_ready is not None:
+            self.table_ready(table, frame, quarantine)
 
 
 @dataclass

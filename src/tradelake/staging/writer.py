@@ -75,12 +75,25 @@ class StagingWriter:
             files=tuple(str(p) for p in written),
         )
 
+    def unstage(self, spec: TableSpec, obj: LandingObject) -> None:
+        """Remove what :meth:`stage` wrote for ``obj`` (rows and quarantine) in ``spec``'s table:
+        a table staged ahead of the rest of an object that then failed to parse."""
+        for base in (self.table_dir(spec.name), self.root / QUARANTINE_DIR / spec.name):
+            for part in _parts(base):
+                if part.name == _part_path(base, date.min, obj).name:
+                    part.unlink(missing_ok=True)
+
     def is_processed(self, landing_id: str) -> bool:
         """Whether every table of this landing object was staged (the last step of an ingest)."""
         return self._marker(landing_id).exists()
 
     def mark_processed(self, landing_id: str, summary: dict[str, object]) -> None:
-        """Record that a landing object is fully staged; written last, so a crash re-stages."""
+        """Record that a landing object is fully staged; written last, so a crash re-stages.
+
+        Everything staged before it is made durable first (one filesystem sync rather than an
+        fsync per partition file), so a power loss cannot keep the marker and lose a file.
+        """
+        atomic_files.sync_filesystem(self.root)
         atomic_files.write_text(
             self._marker(landing_id), json.dumps(summary, sort_keys=True, default=str)
         )
@@ -191,7 +204,7 @@ def _parts(base: Path) -> list[Path]:
 
 def _atomic_write(target: Path, frame: pl.DataFrame) -> Path:
     try:
-        with atomic_files.replacing(target, durable=True) as tmp:
+        with atomic_files.replacing(target) as tmp:  # made durable by mark_processed
             frame.write_parquet(tmp, compression="zstd", statistics=True)
     except OSError as exc:
         raise StagingError(
