@@ -115,17 +115,25 @@ def test_each_derived_table_keeps_one_file_the_one_its_view_reads(home: Path) ->
     assert all(before[name].equals(after[name]) for name in DERIVED)
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "tradelake.features.trading.reconcile.reconcile_journal",
+        # computed on the writer thread (a deferred frame): its error still rolls back
+        "tradelake.features.trading.stats.journal_statistics",
+    ],
+)
 def test_a_failed_rebuild_keeps_the_committed_tables_and_leaves_no_file(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
     data, _ = export(fills=300, seed=45, timezone=TZ)
     platform = _ingest(home, "x.xlsx", data)
     files, before = _derived_files(platform), _derived(platform)
 
-    def broken(*_: object) -> pl.DataFrame:
+    def broken(*_: object, **__: object) -> pl.DataFrame:
         raise RuntimeError("builder crashed")
 
-    monkeypatch.setattr("tradelake.features.trading.reconcile.reconcile_journal", broken)
+    monkeypatch.setattr(target, broken)
     with pytest.raises(RuntimeError, match="builder crashed"):
         platform.features.refresh(rebuild_all=True)
     # round_trips & co. were written before the crash: their files are gone with the rollback.

@@ -7,6 +7,8 @@ deduplicated ``trades``/``journal`` tables and stores the results.
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 
 from tradelake.analytics import pnl, reconcile, stats
@@ -22,7 +24,7 @@ def build_round_trips(ctx: BuildContext) -> None:
     ctx.replace("round_trips", report.round_trips)
     ctx.replace("daily_pnl", report.daily)
     ctx.replace("open_positions", report.open_positions)
-    ctx.replace("journal_stats", _all_statistics(report.round_trips))
+    ctx.replace("journal_stats", partial(_all_statistics, report.round_trips))
 
 
 @feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
