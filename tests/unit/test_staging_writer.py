@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from tradelake.landing import LandingStore
 from tradelake.staging import Quarantine, StagingWriter
+from tradelake.staging.recent import RecentParts
 from tradelake.tables import TRADES_RAW
 
 
@@ -88,3 +90,48 @@ def test_processed_marker(tmp_path: Path) -> None:
     assert not writer.is_processed("abc")
     writer.mark_processed("abc", {"trades_raw": 3})
     assert writer.is_processed("abc")
+
+
+def _columns() -> list[str]:
+    return list(TRADES_RAW.schema)
+
+
+def test_rows_just_staged_are_read_back_from_memory_while_the_file_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = StagingWriter(tmp_path / "staging")
+    _stage(tmp_path, writer, _fills([100.0, 101.0], ["e1", "e2"]), b"one")
+    files = writer.files("trades_raw")
+    expected = pl.read_parquet(files).sort("exchange_id")
+    reads: list[object] = []
+    real = pl.read_parquet
+    monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: reads.append(a) or real(*a, **k))
+
+    got = writer.read_files(files, _columns()).sort("exchange_id")
+    assert got.equals(expected) and reads == []  # all from memory
+
+    # Another process rewrites one partition: that file is read from disk, the other is not.
+    other = StagingWriter(tmp_path / "staging")
+    _stage(tmp_path, other, _fills([100.0, 101.0], ["e1", "e2"]), b"one")
+    got = writer.read_files(files, _columns()).sort("exchange_id")
+    assert got.equals(expected) and len(reads) == 1
+
+
+def test_remembered_rows_are_bounded_oldest_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recent = RecentParts(max_rows=25)
+    paths = [tmp_path / f"{i}.parquet" for i in range(4)]
+    for i, path in enumerate(paths):
+        frame = pl.DataFrame({"x": list(range(10 if i < 3 else 30))})
+        frame.write_parquet(path)
+        recent.remember(path, frame)  # the last one is larger than the bound: not kept
+    disk: list[object] = []
+    real = pl.read_parquet
+    monkeypatch.setattr(
+        pl, "read_parquet", lambda files, **k: disk.append(files) or real(files, **k)
+    )
+    assert recent.read(paths[1:3], ["x"]).height == 20 and disk == []
+    # The first file went out when the third came in (3 x 10 > 25), the big one never came in.
+    assert recent.read([paths[0], paths[3]], ["x"]).height == 40
+    assert disk == [[str(paths[0]), str(paths[3])]]

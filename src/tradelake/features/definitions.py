@@ -23,6 +23,9 @@ from tradelake.errors import FeatureStoreError
 from tradelake.instruments import InstrumentTable
 from tradelake.tables import TABLES
 
+StagedReader = Callable[[str, Sequence[str]], pl.DataFrame | None]
+"""(table, columns) -> ``main.<latest>`` rows read from staging, or None to read them in SQL."""
+
 
 @dataclass(frozen=True)
 class BuildContext:
@@ -31,7 +34,9 @@ class BuildContext:
     ``built`` keeps the frames that builders of this refresh stored with :meth:`replace`, so a
     later builder reads them back with :meth:`table` from memory instead of through DuckDB;
     ``written`` the Parquet file each of them is being written to (``tables_dir/<name>/
-    <refresh_id>.parquet``, on ``writer``'s threads).
+    <refresh_id>.parquet``, on ``writer``'s threads). ``read_staged`` serves :meth:`latest`
+    straight from the staged files (from memory where this process just wrote them) while
+    ``main.<latest>`` is a view over them.
     """
 
     con: duckdb.DuckDBPyConnection
@@ -39,6 +44,7 @@ class BuildContext:
     tables_dir: Path
     refresh_id: str
     writer: Executor
+    read_staged: StagedReader
     built: dict[str, Future[pl.DataFrame]] = field(default_factory=dict)
     written: dict[str, Future[Path]] = field(default_factory=dict)
 
@@ -49,6 +55,9 @@ class BuildContext:
         """``main.<latest>`` of staged ``table`` (the latest version of each natural key), only
         ``columns`` when given: a builder that needs a few columns skips the wide text ones."""
         spec = TABLES[table]
+        staged = self.read_staged(table, list(spec.schema) if columns is None else columns)
+        if staged is not None:
+            return staged
         names = ", ".join(f'"{c}"' for c in columns) if columns is not None else "*"
         return self.frame(f'SELECT {names} FROM main."{spec.latest}"')
 

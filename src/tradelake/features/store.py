@@ -20,9 +20,10 @@ connections (:meth:`FeatureStore.query`), which DuckDB enforces.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,7 @@ from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
+from tradelake.staging.recent import file_stamp
 from tradelake.tables import TABLES, TableSpec
 
 
@@ -89,14 +91,15 @@ class FeatureStore:
             _ensure_catalog(con)
             loaded = removed = 0
             changed: list[str] = []
+            staged: dict[str, list[str]] = {}
             for spec in TABLES.values():
-                n_loaded, n_removed = self._sync_table(con, spec)
+                n_loaded, n_removed, staged[spec.name] = self._sync_table(con, spec)
                 loaded += n_loaded
                 removed += n_removed
                 missing = _relation_kind(con, "main", spec.latest) is None
                 if n_loaded or n_removed or rebuild_all or missing:
                     changed.append(spec.name)
-            rebuilt = self._rebuild(con, set(changed), written)
+            rebuilt = self._rebuild(con, set(changed), staged, written)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -122,9 +125,11 @@ class FeatureStore:
         """A whole feature table (quoted, so only existing table names resolve)."""
         return self.query(f'SELECT * FROM "{name}"')
 
-    def _sync_table(self, con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[int, int]:
+    def _sync_table(
+        self, con: duckdb.DuckDBPyConnection, spec: TableSpec
+    ) -> tuple[int, int, list[str]]:
         """Point ``staging.<table>`` at the staged files on disk now; count what changed."""
-        on_disk = {str(p): _stamp(p) for p in self.staging.files(spec.name)}
+        on_disk = {str(p): file_stamp(p) for p in self.staging.files(spec.name)}
         known = dict(
             con.execute(
                 "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
@@ -141,19 +146,37 @@ class FeatureStore:
                     "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
                     [spec.name, list(on_disk), list(on_disk.values())],
                 )
-        return len(fresh), len(removed)
+        return len(fresh), len(removed), sorted(on_disk)
 
     def _rebuild(
-        self, con: duckdb.DuckDBPyConnection, changed: set[str], written: dict[str, Path]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        changed: set[str],
+        staged: dict[str, list[str]],
+        written: dict[str, Path],
     ) -> list[str]:
         """Rebuild what depends on ``changed``; record each derived file in ``written``."""
         rebuilt: list[str] = []
         for spec in TABLES.values():
             if spec.name in changed:
-                _build_latest(con, spec)
+                self._build_latest(con, spec, staged[spec.name])
                 rebuilt.append(spec.latest)
+        # Where main.<latest> is a view over the staged files, builders read those files
+        # through staging, which hands over the frames it has just written from memory.
+        views = {
+            name: files
+            for name, files in staged.items()
+            if files and _relation_kind(con, "main", TABLES[name].latest) == "VIEW"
+        }
         with ThreadPoolExecutor(2, thread_name_prefix="feature-write") as writer:
-            context = BuildContext(con, self.instruments, self.tables_dir, uuid.uuid4().hex, writer)
+            context = BuildContext(
+                con,
+                self.instruments,
+                self.tables_dir,
+                uuid.uuid4().hex,
+                writer,
+                partial(self._read_staged, views),
+            )
             try:
                 for definition in DEFINITIONS:
                     if changed.intersection(definition.depends_on):
@@ -172,6 +195,45 @@ class FeatureStore:
                 con, "main", name, "VIEW", f"SELECT * FROM read_parquet({_sql_text(path)})"
             )
         return rebuilt
+
+    def _build_latest(
+        self, con: duckdb.DuckDBPyConnection, spec: TableSpec, files: list[str]
+    ) -> None:
+        """``main.<latest>``: the highest version of each natural key (then the newest ingest).
+
+        While every natural key occurs once in staging (a correction is what adds a second
+        row), the latest rows are all the staged rows, so ``main.<latest>`` is a view over
+        staging: the refresh neither ranks nor writes a second copy of the table. Otherwise the
+        ranked rows are materialised. Decided again on every refresh that loads the table,
+        inside its transaction.
+        """
+        if self._keys_unique(spec, files):
+            rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
+            _replace_relation(con, "main", spec.latest, "VIEW", rows)
+        else:
+            _build_ranked_latest(con, spec)
+
+    def _keys_unique(self, spec: TableSpec, files: list[str]) -> bool:
+        """Whether no natural key repeats in the staged files (a NULL in a single-column key
+        counts as a repeat, which sends the table down the ranking path)."""
+        keys = self.staging.read_files(files, spec.natural_key)
+        if keys.height == 0:
+            return True
+        if len(spec.natural_key) == 1:
+            column = keys.to_series()
+            return column.null_count() == 0 and column.n_unique() == keys.height
+        return keys.n_unique() == keys.height
+
+    def _read_staged(
+        self, views: Mapping[str, list[str]], table: str, columns: Sequence[str]
+    ) -> pl.DataFrame | None:
+        """``columns`` of ``main.<latest>`` of ``table`` read from its staged files, typed by
+        the table contract; None where the latest rows are a ranked table."""
+        if table not in views:
+            return None
+        schema = TABLES[table].schema
+        frame = self.staging.read_files(views[table], columns)
+        return frame.select([pl.col(c).cast(schema[c]) for c in columns])
 
 
 def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
@@ -212,18 +274,9 @@ def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _build_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
-    """``main.<latest>``: the highest version of each natural key (then the newest ingest).
-
-    While every natural key occurs once in staging (a correction is what adds a second row),
-    the latest rows are all the staged rows, so ``main.<latest>`` is a view over staging: the
-    refresh neither ranks nor writes a second copy of the table. Otherwise the ranked rows are
-    materialised. Decided again on every refresh that loads the table, inside its transaction.
-    """
+def _build_ranked_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """``main.<latest>`` as a table: each key's row with the highest version, then ingest_ts."""
     rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
-    if _keys_unique(con, spec):
-        _replace_relation(con, "main", spec.latest, "VIEW", rows)
-        return
     key = ", ".join(f'"{c}"' for c in spec.natural_key)
     _replace_relation(
         con,
@@ -233,18 +286,6 @@ def _build_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
         f"{rows} QUALIFY row_number() OVER (PARTITION BY {key} "
         "ORDER BY version DESC, ingest_ts DESC) = 1",
     )
-
-
-def _keys_unique(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> bool:
-    """Whether no natural key repeats in ``staging.<table>`` (a NULL key part counts as a
-    repeat for single-column keys, which sends the table down the ranking path)."""
-    key = ", ".join(f'"{c}"' for c in spec.natural_key)
-    row = con.execute(
-        f"SELECT count(*) = count(DISTINCT row({key})) FROM staging.{spec.name}"
-        if len(spec.natural_key) > 1
-        else f"SELECT count(*) = count(DISTINCT {key}) FROM staging.{spec.name}"
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _replace_relation(
@@ -265,16 +306,11 @@ def _replace_relation(
 def _relation_kind(
     con: duckdb.DuckDBPyConnection, schema: str, name: str
 ) -> Literal["TABLE", "VIEW"] | None:
-    row = con.execute(
+    rows = con.execute(  # fetchall drains the result, which DuckDB wants before the next call
         "SELECT table_type FROM information_schema.tables "
         "WHERE table_schema = ? AND table_name = ?",
         [schema, name],
-    ).fetchone()
-    if row is None:
+    ).fetchall()
+    if not rows:
         return None
-    return "VIEW" if row[0] == "VIEW" else "TABLE"
-
-
-def _stamp(path: Path) -> str:
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return "VIEW" if rows[0][0] == "VIEW" else "TABLE"

@@ -14,6 +14,7 @@ and a crash leaves no half file. Versions are assigned against what is already s
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +26,7 @@ from tradelake import atomic_files
 from tradelake.errors import StagingError
 from tradelake.landing import LandingObject
 from tradelake.staging.quarantine import Quarantine
+from tradelake.staging.recent import DEFAULT_ROWS, RecentParts
 from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
@@ -47,8 +49,9 @@ class StageResult:
 class StagingWriter:
     """Writes staged tables under one root directory."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, *, remember_rows: int = DEFAULT_ROWS) -> None:
         self.root = Path(root)
+        self.recent = RecentParts(remember_rows)
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -56,6 +59,11 @@ class StagingWriter:
     def files(self, table: str) -> list[Path]:
         """Every staged Parquet file of a table (what the feature store refreshes from)."""
         return _parts(self.table_dir(table))
+
+    def read_files(self, paths: Sequence[str | Path], columns: Sequence[str]) -> pl.DataFrame:
+        """``columns`` of the rows of these staged files; those this writer just wrote come
+        from memory (:mod:`tradelake.staging.recent`)."""
+        return self.recent.read(paths, columns)
 
     def stage(
         self, spec: TableSpec, frame: pl.DataFrame, obj: LandingObject, quarantine: Quarantine
@@ -81,6 +89,7 @@ class StagingWriter:
         for base in (self.table_dir(spec.name), self.root / QUARANTINE_DIR / spec.name):
             for part in _parts(base):
                 if part.name == _part_path(base, date.min, obj).name:
+                    self.recent.forget(part)
                     part.unlink(missing_ok=True)
 
     def is_processed(self, landing_id: str) -> bool:
@@ -163,7 +172,13 @@ class StagingWriter:
         # An export spans hundreds of dates: hundreds of small files, each costing about 1.5 ms
         # in polars' writer whatever the codec or statistics; polars releases the GIL.
         with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(lambda job: _atomic_write(*job), jobs))
+            return list(pool.map(lambda job: self._write_part(*job), jobs))
+
+    def _write_part(self, target: Path, part: pl.DataFrame) -> Path:
+        self.recent.forget(target)
+        _atomic_write(target, part)
+        self.recent.remember(target, part)
+        return target
 
     def _write_quarantine(
         self, spec: TableSpec, quarantine: Quarantine, obj: LandingObject
