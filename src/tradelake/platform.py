@@ -80,16 +80,32 @@ class Platform:
     def ingest(
         self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
     ) -> IngestReport:
-        """Land, parse, validate and stage each file, then refresh the feature store once."""
+        """Land, parse, validate and stage each file, then refresh the feature store once.
+
+        Partition files are written behind (:meth:`StagingWriter.writing_behind`): the refresh
+        computes from the staged rows in memory while the last file's partitions are written.
+        A file whose partitions could not be written is reported as an error (it has no
+        processed marker, so the next ingest of it starts again).
+        """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
-        results = ingest_job.ingest_paths(
-            self.ingest_env, paths, timezone=timezone, progress=progress
-        )
-        # Always refresh: it is incremental (a no-op when staging is unchanged), and it repairs a
-        # store left behind by a crash between staging and refresh even when every file is a
-        # duplicate now.
-        crash_point("before_refresh")
-        return IngestReport(results, self.features.refresh())
+        with self.staging.writing_behind():
+            results = ingest_job.ingest_paths(
+                self.ingest_env, paths, timezone=timezone, progress=progress
+            )
+            # Always refresh: it is incremental (a no-op when staging is unchanged), and it
+            # repairs a store left behind by a crash between staging and refresh even when
+            # every file is a duplicate now.
+            crash_point("before_refresh")
+            refresh = self.features.refresh()
+            failures = self.staging.flush()
+        for result in results:
+            if result.landing_id in failures and result.status == "ingested":
+                result.status = "error"
+                result.error = (
+                    f"{result.path}: staging could not write its files "
+                    f"({failures[result.landing_id]}); fix the cause and ingest it again"
+                )
+        return IngestReport(results, refresh)
 
     def refresh(self) -> RefreshResult:
         return self.features.refresh()

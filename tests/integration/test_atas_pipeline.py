@@ -111,3 +111,76 @@ def test_a_journal_staged_early_is_removed_when_the_executions_sheet_fails(home:
     good, _ = export(fills=300, seed=8)
     fixed = _ingest(home, "fixed.xlsx", good, "UTC")
     assert fixed.sql("SELECT count(*) FROM journal").item() == truth.journal.height
+
+
+def _tables(platform: Platform) -> dict[str, pl.DataFrame]:
+    tables = {}
+    for name in ("trades", "journal", "round_trips", "daily_pnl", "journal_reconciliation"):
+        frame = platform.sql(f"SELECT * FROM {name}").drop("ingest_ts", strict=False)
+        tables[name] = frame.sort(frame.columns, nulls_last=True)
+    return tables
+
+
+def test_a_correction_in_the_same_batch_versions_against_rows_still_being_written(
+    tmp_path: Path,
+) -> None:
+    """Partitions are written behind: the second file of a batch must still see the first's
+    rows (from memory), a file given twice is a duplicate, and the tables equal those of
+    ingesting the files one call at a time."""
+    original, _ = export(fills=400, seed=11, timezone="UTC")
+    corrected, _ = export(fills=400, seed=11, timezone="UTC", correction="price")
+    paths = []
+    for name, data in (("a.xlsx", original), ("b.xlsx", corrected)):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+
+    together = Platform.open(tmp_path / "together")
+    report = together.ingest([paths[0], paths[1], paths[0]], tz="UTC")
+    assert [r.status for r in report.files] == ["ingested", "ingested", "duplicate"]
+    versions = together.sql("SELECT version, count(*) AS n FROM trades GROUP BY 1 ORDER BY 1")
+    assert versions.rows() == [(1, versions["n"][0]), (2, 1)]
+
+    apart = Platform.open(tmp_path / "apart")
+    for path in paths:
+        assert apart.ingest([path], tz="UTC").ok
+    left, right = _tables(together), _tables(apart)
+    assert all(left[name].equals(right[name]) for name in left)
+
+
+def test_a_partition_that_cannot_be_written_fails_its_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradelake.errors import StagingError
+    from tradelake.staging import writer
+
+    good, _ = export(fills=300, seed=12, timezone="UTC")
+    other, _ = export(fills=300, seed=13, timezone="UTC")
+    paths = [tmp_path / "good.xlsx", tmp_path / "other.xlsx"]
+    paths[0].write_bytes(good)
+    paths[1].write_bytes(other)
+    platform = Platform.open(tmp_path / "home")
+    doomed = platform.landing.put(other, source="atas", name="other.xlsx").obj.landing_id
+    real = writer._atomic_write
+
+    def disk_full(target: Path, frame: pl.DataFrame) -> Path:
+        if doomed in target.name and "trades_raw" in target.parts:
+            raise StagingError(f"could not write {target}: [Errno 28] No space left on device")
+        return real(target, frame)
+
+    monkeypatch.setattr(writer, "_atomic_write", disk_full)
+    report = platform.ingest(paths, tz="UTC")
+    assert [r.status for r in report.files] == ["ingested", "error"]
+    assert "No space left on device" in (report.files[1].error or "")
+    assert not platform.staging.is_processed(doomed)
+    # The refresh was planned from memory, then redone from what is on disk.
+    on_disk = platform.staging.read("trades_raw")
+    assert platform.sql("SELECT count(*) FROM trades").item() == on_disk.height
+    assert doomed not in set(on_disk["landing_id"])
+
+    monkeypatch.setattr(writer, "_atomic_write", real)
+    again = platform.ingest(paths, tz="UTC")
+    assert [r.status for r in again.files] == ["duplicate", "ingested"]
+    clean = Platform.open(tmp_path / "clean")
+    assert clean.ingest(paths, tz="UTC").ok
+    left, right = _tables(platform), _tables(clean)
+    assert all(left[name].equals(right[name]) for name in left)

@@ -31,6 +31,10 @@ StagedReader = Callable[[str, Sequence[str]], pl.DataFrame | None]
 class BuildContext:
     """What a builder gets: the open (transactional) connection and the instrument specs.
 
+    ``con`` first has the store point DuckDB at the staged files (``ensure_sql``), which waits
+    for staging writes still in flight: builders that only use :meth:`latest`, :meth:`table`
+    and :meth:`replace` on tables whose latest rows are a view compute without waiting.
+
     ``built`` keeps the frames that builders of this refresh stored with :meth:`replace`, so a
     later builder reads them back with :meth:`table` from memory instead of through DuckDB;
     ``written`` the Parquet file each of them is being written to (``tables_dir/<name>/
@@ -39,7 +43,8 @@ class BuildContext:
     ``main.<latest>`` is a view over them.
     """
 
-    con: duckdb.DuckDBPyConnection
+    connection: duckdb.DuckDBPyConnection
+    ensure_sql: Callable[[], None]
     instruments: InstrumentTable
     tables_dir: Path
     refresh_id: str
@@ -47,6 +52,12 @@ class BuildContext:
     read_staged: StagedReader
     built: dict[str, Future[pl.DataFrame]] = field(default_factory=dict)
     written: dict[str, Future[Path]] = field(default_factory=dict)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The refresh's connection, once DuckDB points at this refresh's staged files."""
+        self.ensure_sql()
+        return self.connection
 
     def frame(self, sql: str) -> pl.DataFrame:
         return self.con.sql(sql).pl()

@@ -20,7 +20,7 @@ connections (:meth:`FeatureStore.query`), which DuckDB enforces.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -36,7 +36,7 @@ from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
-from tradelake.staging.recent import file_stamp
+from tradelake.staging.recent import PENDING, file_stamp
 from tradelake.tables import TABLES, TableSpec
 
 
@@ -83,25 +83,28 @@ class FeatureStore:
         return con
 
     def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
-        """Load new or changed staging files and rebuild the feature tables that depend on them."""
+        """Load new or changed staging files and rebuild the feature tables that depend on them.
+
+        Staged files still being written behind (:meth:`StagingWriter.writing_behind`) count:
+        builders compute from their rows in memory while the writes finish, and the store waits
+        for the writes only when it must point DuckDB at the files. Should one of those writes
+        fail, the refresh starts again from what is on disk.
+        """
+        try:
+            return self._refresh(rebuild_all)
+        except _StagingChanged:
+            return self._refresh(rebuild_all)
+
+    def _refresh(self, rebuild_all: bool) -> RefreshResult:
         con = self.connect()
         written: dict[str, Path] = {}
         try:
             con.execute("BEGIN TRANSACTION")
             _ensure_catalog(con)
-            loaded = removed = 0
-            changed: list[str] = []
-            staged: dict[str, list[str]] = {}
-            for spec in TABLES.values():
-                n_loaded, n_removed, staged[spec.name] = self._sync_table(con, spec)
-                loaded += n_loaded
-                removed += n_removed
-                missing = _relation_kind(con, "main", spec.latest) is None
-                if n_loaded or n_removed or rebuild_all or missing:
-                    changed.append(spec.name)
-            rebuilt = self._rebuild(con, set(changed), staged, written)
+            plan = self._plan(con, rebuild_all)
+            rebuilt = self._rebuild(con, plan, written)
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
             _remove_files(written.values())
             raise
@@ -109,7 +112,7 @@ class FeatureStore:
             con.close()
         for path in written.values():  # what the committed views no longer point at
             _remove_files(p for p in path.parent.glob("*.parquet") if p != path)
-        return RefreshResult(loaded, removed, tuple(changed), tuple(rebuilt))
+        return RefreshResult(plan.loaded, plan.removed, tuple(plan.changed), tuple(rebuilt))
 
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run ``sql`` on a read-only connection and return the result as a polars frame."""
@@ -125,52 +128,66 @@ class FeatureStore:
         """A whole feature table (quoted, so only existing table names resolve)."""
         return self.query(f'SELECT * FROM "{name}"')
 
-    def _sync_table(
-        self, con: duckdb.DuckDBPyConnection, spec: TableSpec
-    ) -> tuple[int, int, list[str]]:
-        """Point ``staging.<table>`` at the staged files on disk now; count what changed."""
-        on_disk = {str(p): file_stamp(p) for p in self.staging.files(spec.name)}
-        known = dict(
-            con.execute(
-                "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
-            ).fetchall()
-        )
-        fresh = [f for f, stamp in on_disk.items() if known.get(f) != stamp]
-        removed = [f for f in known if f not in on_disk]
-        if fresh or removed or _relation_kind(con, "staging", spec.name) is None:
-            _replace_relation(con, "staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk))
-            con.execute("DELETE FROM staging._files WHERE table_name = ?", [spec.name])
-            if on_disk:
-                con.execute(
-                    "INSERT INTO staging._files "
-                    "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-                    [spec.name, list(on_disk), list(on_disk.values())],
+    def _plan(self, con: duckdb.DuckDBPyConnection, rebuild_all: bool) -> _Plan:
+        """What changed since the last refresh, and whether each changed table's latest rows
+        can stay a view, decided from staging (and its memory) without touching DuckDB state."""
+        plan = _Plan()
+        for spec in TABLES.values():
+            files = [str(p) for p in self.staging.files(spec.name)]
+            stamps = {f: _stamp_or_pending(f) for f in files}
+            known = _catalog(con, spec)
+            fresh = [f for f, stamp in stamps.items() if known.get(f) != stamp]
+            removed = [f for f in known if f not in stamps]
+            kind = _relation_kind(con, "main", spec.latest)
+            plan.files[spec.name] = files
+            plan.loaded += len(fresh)
+            plan.removed += len(removed)
+            if fresh or removed or rebuild_all or kind is None:
+                plan.changed.append(spec.name)
+                kind = "VIEW" if self._keys_unique(spec, files) else "TABLE"
+            plan.kinds[spec.name] = kind
+        return plan
+
+    def _apply(self, con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+        """Point DuckDB at the staged files of ``plan``: wait for writes behind, then
+        ``staging.<table>`` views and the ``main.<latest>`` relations of changed tables."""
+        self.staging.flush()
+        for spec in TABLES.values():
+            on_disk = {str(p): file_stamp(p) for p in self.staging.files(spec.name)}
+            if sorted(on_disk) != plan.files[spec.name]:
+                raise _StagingChanged(spec.name)
+            if spec.name in plan.changed or _relation_kind(con, "staging", spec.name) is None:
+                _replace_relation(
+                    con, "staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk)
                 )
-        return len(fresh), len(removed), sorted(on_disk)
+                _record_catalog(con, spec, on_disk)
+        for name in plan.changed:
+            spec = TABLES[name]
+            if plan.kinds[name] == "VIEW":
+                rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
+                _replace_relation(con, "main", spec.latest, "VIEW", rows)
+            else:
+                _build_ranked_latest(con, spec)
 
     def _rebuild(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        changed: set[str],
-        staged: dict[str, list[str]],
-        written: dict[str, Path],
+        self, con: duckdb.DuckDBPyConnection, plan: _Plan, written: dict[str, Path]
     ) -> list[str]:
-        """Rebuild what depends on ``changed``; record each derived file in ``written``."""
-        rebuilt: list[str] = []
-        for spec in TABLES.values():
-            if spec.name in changed:
-                self._build_latest(con, spec, staged[spec.name])
-                rebuilt.append(spec.latest)
-        # Where main.<latest> is a view over the staged files, builders read those files
-        # through staging, which hands over the frames it has just written from memory.
+        """Rebuild what depends on the changed tables; record each derived file in
+        ``written``. DuckDB is pointed at the staged files when a builder first needs SQL, or
+        at the end: builders of tables whose latest rows are a view over staging read those
+        rows through staging, which holds the frames it has just staged in memory."""
+        changed = set(plan.changed)
         views = {
             name: files
-            for name, files in staged.items()
-            if files and _relation_kind(con, "main", TABLES[name].latest) == "VIEW"
+            for name, files in plan.files.items()
+            if files and plan.kinds[name] == "VIEW"
         }
+        sql_ready = _Once(partial(self._apply, con, plan))
+        rebuilt = [TABLES[name].latest for name in plan.changed]
         with ThreadPoolExecutor(2, thread_name_prefix="feature-write") as writer:
             context = BuildContext(
                 con,
+                sql_ready,
                 self.instruments,
                 self.tables_dir,
                 uuid.uuid4().hex,
@@ -186,6 +203,7 @@ class FeatureStore:
                 for name, pending in context.written.items():
                     if pending.exception() is None:
                         written[name] = pending.result()
+        sql_ready()
         # .result() raises the first write error, and the refresh rolls back.
         files = {name: pending.result() for name, pending in context.written.items()}
         if files:
@@ -195,23 +213,6 @@ class FeatureStore:
                 con, "main", name, "VIEW", f"SELECT * FROM read_parquet({_sql_text(path)})"
             )
         return rebuilt
-
-    def _build_latest(
-        self, con: duckdb.DuckDBPyConnection, spec: TableSpec, files: list[str]
-    ) -> None:
-        """``main.<latest>``: the highest version of each natural key (then the newest ingest).
-
-        While every natural key occurs once in staging (a correction is what adds a second
-        row), the latest rows are all the staged rows, so ``main.<latest>`` is a view over
-        staging: the refresh neither ranks nor writes a second copy of the table. Otherwise the
-        ranked rows are materialised. Decided again on every refresh that loads the table,
-        inside its transaction.
-        """
-        if self._keys_unique(spec, files):
-            rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
-            _replace_relation(con, "main", spec.latest, "VIEW", rows)
-        else:
-            _build_ranked_latest(con, spec)
 
     def _keys_unique(self, spec: TableSpec, files: list[str]) -> bool:
         """Whether no natural key repeats in the staged files (a NULL in a single-column key
@@ -274,6 +275,59 @@ def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@dataclass
+class _Plan:
+    """A refresh's view of staging: files per table (written or still being written), the
+    tables that changed, and the kind ``main.<latest>`` of each table will be."""
+
+    files: dict[str, list[str]] = field(default_factory=dict)
+    changed: list[str] = field(default_factory=list)
+    kinds: dict[str, Literal["TABLE", "VIEW"] | None] = field(default_factory=dict)
+    loaded: int = 0
+    removed: int = 0
+
+
+class _StagingChanged(Exception):
+    """Staging on disk is not what the refresh planned from (a write behind failed)."""
+
+
+class _Once:
+    """Call ``fn`` the first time this is called; later calls do nothing."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self._fn: Callable[[], None] | None = fn
+
+    def __call__(self) -> None:
+        fn, self._fn = self._fn, None
+        if fn is not None:
+            fn()
+
+
+def _stamp_or_pending(path: str) -> str:
+    try:
+        return file_stamp(Path(path))
+    except FileNotFoundError:
+        return PENDING  # still being written behind
+
+
+def _catalog(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
+    ).fetchall()
+    return dict(rows)
+
+
+def _record_catalog(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, on_disk: Mapping[str, str]
+) -> None:
+    con.execute("DELETE FROM staging._files WHERE table_name = ?", [spec.name])
+    if on_disk:
+        con.execute(
+            "INSERT INTO staging._files SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            [spec.name, list(on_disk), list(on_disk.values())],
+        )
+
+
 def _build_ranked_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
     """``main.<latest>`` as a table: each key's row with the highest version, then ingest_ts."""
     rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
@@ -306,9 +360,12 @@ def _replace_relation(
 def _relation_kind(
     con: duckdb.DuckDBPyConnection, schema: str, name: str
 ) -> Literal["TABLE", "VIEW"] | None:
-    rows = con.execute(  # fetchall drains the result, which DuckDB wants before the next call
-        "SELECT table_type FROM information_schema.tables "
-        "WHERE table_schema = ? AND table_name = ?",
+    # duckdb_tables()/duckdb_views() answer in a tenth of the time information_schema takes;
+    # fetchall drains the result, which DuckDB wants before the next call.
+    rows = con.execute(
+        "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2 "
+        "UNION ALL SELECT 'VIEW' FROM duckdb_views() "
+        "WHERE NOT internal AND schema_name = $1 AND view_name = $2",
         [schema, name],
     ).fetchall()
     if not rows:

@@ -1,11 +1,13 @@
-"""The staged files this process wrote itself, kept in memory for the refresh that follows.
+"""The staged files this process wrote itself, kept in memory for what reads them next.
 
 An ingest stages an export and then refreshes the feature store, which needs those same rows
-(natural keys to decide whether ``main.<latest>`` can stay a view, fills for the round trips).
-Reading back hundreds of just-written partition files costs about a tenth of a second per
-table at 200,000 fills; handing over the frames costs nothing. A frame is only used while the
-file on disk is still the one this process wrote (same size and modification time): a file
-replaced by another process, or by replay, is read from disk. Bounded by rows, oldest first out.
+(natural keys to decide whether ``main.<latest>`` can stay a view, fills for the round trips);
+the next export of the batch needs them to assign versions. Reading back hundreds of
+just-written partition files costs about a tenth of a second per table at 200,000 fills;
+handing over the frames costs nothing. A frame is only used while the file on disk is still
+the one this process wrote (same size and modification time): a file replaced by another
+process, or by replay, is read from disk. A file still being written (write-behind staging)
+is served from memory and cannot be evicted. Bounded by rows, oldest first out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 DEFAULT_ROWS = 1_000_000
+PENDING = ""  # the stamp of a file still being written
 
 
 def file_stamp(path: Path) -> str:
@@ -35,17 +38,18 @@ class RecentParts:
         self._rows = 0
         self._lock = threading.Lock()
 
-    def remember(self, path: Path, frame: pl.DataFrame) -> None:
-        """Keep ``frame`` as the content of ``path``, just written (too large: not kept)."""
-        if frame.height > self.max_rows:
+    def remember(self, path: Path, frame: pl.DataFrame, *, pending: bool = False) -> None:
+        """Keep ``frame`` as the content of ``path``: just written, or (``pending``) about to be
+        written, in which case it stays until remembered again as written or forgotten."""
+        if frame.height > self.max_rows and not pending:
+            self.forget(path)
             return
-        entry = (file_stamp(path), frame)
+        entry = (PENDING if pending else file_stamp(path), frame)
         with self._lock:
             self._drop(str(path))
             self._parts[str(path)] = entry
             self._rows += frame.height
-            while self._rows > self.max_rows:
-                self._drop(next(iter(self._parts)))
+            self._evict()
 
     def forget(self, path: Path) -> None:
         with self._lock:
@@ -53,21 +57,41 @@ class RecentParts:
 
     def read(self, paths: Sequence[str | Path], columns: Sequence[str]) -> pl.DataFrame:
         """``columns`` of every row of ``paths`` (in no particular order): from memory where the
-        file is still the one remembered, else from disk (one multi-file read)."""
+        file is still the one remembered (or still being written), else from disk."""
         with self._lock:
             known = {str(p): self._parts.get(str(p)) for p in paths}
         pieces: list[pl.DataFrame] = []
         unknown: list[str] = []
         for path, entry in known.items():
-            if entry is not None and entry[0] == file_stamp(Path(path)):
-                pieces.append(entry[1].select(columns))
+            if entry is not None and (entry[0] == PENDING or entry[0] == _stamp_or_none(path)):
+                pieces.append(entry[1])
             else:
                 unknown.append(path)
         if unknown:
             pieces.append(pl.read_parquet(unknown, columns=list(columns), hive_partitioning=False))
-        return pl.concat(pieces, how="vertical", rechunk=False) if pieces else pl.DataFrame()
+        if not pieces:
+            return pl.DataFrame()
+        # Column by column: a tenth of the time of a select per piece for hundreds of pieces.
+        return pl.DataFrame(
+            [pl.concat([p.get_column(c) for p in pieces], rechunk=False) for c in columns]
+        )
+
+    def _evict(self) -> None:
+        if self._rows <= self.max_rows:
+            return
+        for key in [k for k, (stamp, _) in self._parts.items() if stamp != PENDING]:
+            self._drop(key)
+            if self._rows <= self.max_rows:
+                return
 
     def _drop(self, key: str) -> None:
         entry = self._parts.pop(key, None)
         if entry is not None:
             self._rows -= entry[1].height
+
+
+def _stamp_or_none(path: str) -> str | None:
+    try:
+        return file_stamp(Path(path))
+    except FileNotFoundError:
+        return None

@@ -14,8 +14,10 @@ and a crash leaves no half file. Versions are assigned against what is already s
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -52,13 +54,66 @@ class StagingWriter:
     def __init__(self, root: str | Path, *, remember_rows: int = DEFAULT_ROWS) -> None:
         self.root = Path(root)
         self.recent = RecentParts(remember_rows)
+        self._behind: _WritesBehind | None = None
+
+    @contextmanager
+    def writing_behind(self) -> Iterator[None]:
+        """Within the block, partition files are written on background threads.
+
+        :meth:`stage` returns once the rows are versioned and held in memory (where every
+        reader of staging finds them), :meth:`mark_processed` is deferred until the object's
+        files are written, and :meth:`flush` waits for the writes. This lets the refresh that
+        follows an ingest compute its tables while the last export's files are still being
+        written. Leaving the block flushes.
+        """
+        if self._behind is not None:
+            yield
+            return
+        self._behind = _WritesBehind(ThreadPoolExecutor(4, thread_name_prefix="stage-write"))
+        try:
+            yield
+        finally:
+            try:
+                self.flush()
+            finally:
+                self._behind.pool.shutdown()
+                self._behind = None
+
+    def flush(self) -> dict[str, str]:
+        """Wait for every write in flight, then write the deferred processed markers of the
+        objects whose files all made it; returns ``{landing_id: error}`` for those that did not
+        (this block's failures so far). Outside :meth:`writing_behind`: nothing to do."""
+        behind = self._behind
+        if behind is None:
+            return {}
+        with behind.lock:
+            writes, behind.writes = behind.writes, {}
+            markers, behind.markers = behind.markers, {}
+        for landing_id, pending in writes.items():
+            for _, path, future in pending:
+                error = future.exception()
+                if error is not None:
+                    self.recent.forget(path)
+                    behind.failures.setdefault(landing_id, str(error))
+        done = {i: summary for i, summary in markers.items() if i not in behind.failures}
+        if done:
+            atomic_files.sync_filesystem(self.root)
+        for landing_id, summary in done.items():
+            self._write_marker(landing_id, summary)
+        return dict(behind.failures)
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
 
     def files(self, table: str) -> list[Path]:
-        """Every staged Parquet file of a table (what the feature store refreshes from)."""
-        return _parts(self.table_dir(table))
+        """Every staged Parquet file of a table (what the feature store refreshes from),
+        including those still being written behind."""
+        on_disk = _parts(self.table_dir(table))
+        if self._behind is None:
+            return on_disk
+        with self._behind.lock:
+            pending = [p for ws in self._behind.writes.values() for t, p, _ in ws if t == table]
+        return sorted(set(on_disk).union(pending))
 
     def read_files(self, paths: Sequence[str | Path], columns: Sequence[str]) -> pl.DataFrame:
         """``columns`` of the rows of these staged files; those this writer just wrote come
@@ -86,6 +141,12 @@ class StagingWriter:
     def unstage(self, spec: TableSpec, obj: LandingObject) -> None:
         """Remove what :meth:`stage` wrote for ``obj`` (rows and quarantine) in ``spec``'s table:
         a table staged ahead of the rest of an object that then failed to parse."""
+        if self._behind is not None:  # let this table's writes in flight land first
+            with self._behind.lock:
+                writes = self._behind.writes.get(obj.landing_id, [])
+                ours = [w for w in writes if w[0] == spec.name]
+                writes[:] = [w for w in writes if w[0] != spec.name]
+            wait([future for _, _, future in ours])
         for base in (self.table_dir(spec.name), self.root / QUARANTINE_DIR / spec.name):
             for part in _parts(base):
                 if part.name == _part_path(base, date.min, obj).name:
@@ -94,15 +155,26 @@ class StagingWriter:
 
     def is_processed(self, landing_id: str) -> bool:
         """Whether every table of this landing object was staged (the last step of an ingest)."""
-        return self._marker(landing_id).exists()
+        behind = self._behind
+        return self._marker(landing_id).exists() or (
+            behind is not None and landing_id in behind.markers
+        )
 
     def mark_processed(self, landing_id: str, summary: dict[str, object]) -> None:
         """Record that a landing object is fully staged; written last, so a crash re-stages.
 
         Everything staged before it is made durable first (one filesystem sync rather than an
         fsync per partition file), so a power loss cannot keep the marker and lose a file.
+        While writing behind, the marker waits for :meth:`flush`.
         """
+        if self._behind is not None:
+            with self._behind.lock:
+                self._behind.markers[landing_id] = summary
+            return
         atomic_files.sync_filesystem(self.root)
+        self._write_marker(landing_id, summary)
+
+    def _write_marker(self, landing_id: str, summary: dict[str, object]) -> None:
         atomic_files.write_text(
             self._marker(landing_id), json.dumps(summary, sort_keys=True, default=str)
         )
@@ -139,12 +211,10 @@ class StagingWriter:
             return frame.with_columns(pl.lit(1, pl.Int64).alias("version")), 0
         compare = list(spec.hash_columns)
         latest = (
-            pl.scan_parquet(others, hive_partitioning=False)
-            .select([*key, *compare, "version"])
+            self.read_files(others, [*key, *compare, "version"])
             .sort("version")
             .group_by(key)
             .last()
-            .collect()
         )
         joined = frame.join(latest, on=key, how="left", suffix="__old", nulls_equal=True)
         same = (
@@ -171,11 +241,23 @@ class StagingWriter:
         ]
         # An export spans hundreds of dates: hundreds of small files, each costing about 1.5 ms
         # in polars' writer whatever the codec or statistics; polars releases the GIL.
+        behind = self._behind
+        if behind is not None:
+            for target, part in jobs:
+                self.recent.remember(target, part, pending=True)
+                future = behind.pool.submit(self._write_part, target, part)
+                with behind.lock:
+                    pending = behind.writes.setdefault(obj.landing_id, [])
+                    pending.append((spec.name, target, future))
+            return [target for target, _ in jobs]
+        for target, _ in jobs:
+            self.recent.forget(target)
         with ThreadPoolExecutor(max_workers=4) as pool:
             return list(pool.map(lambda job: self._write_part(*job), jobs))
 
     def _write_part(self, target: Path, part: pl.DataFrame) -> Path:
-        self.recent.forget(target)
+        """Write one partition file; then remember ``part`` as its content (the caller has
+        made sure memory holds nothing stale for ``target`` should the write fail)."""
         _atomic_write(target, part)
         self.recent.remember(target, part)
         return target
@@ -188,6 +270,18 @@ class StagingWriter:
         rows = quarantine.frame().with_columns(_record_tags(obj))
         base = self.root / QUARANTINE_DIR / spec.name
         _atomic_write(_part_path(base, obj.ingest_ts.date(), obj), rows)
+
+
+@dataclass
+class _WritesBehind:
+    """Partition writes in flight and the processed markers waiting for them."""
+
+    pool: ThreadPoolExecutor
+    writes: dict[str, list[tuple[str, Path, Future[Path]]]] = field(default_factory=dict)
+    """landing id -> (table, file, write) for every partition file in flight"""
+    markers: dict[str, dict[str, object]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _tag(frame: pl.DataFrame, spec: TableSpec, obj: LandingObject) -> pl.DataFrame:
