@@ -337,6 +337,25 @@ def test_ids_are_fnv1a_64_shifted_and_fixed_for_fixed_input() -> None:
     assert journal_ids(journal).to_list() == [2194039881152466653]
 
 
+def _fnv1a_reference(key: str) -> int:
+    value = 0xCBF29CE484222325
+    for byte in key.encode():
+        value = ((value ^ byte) * 0x100000001B3) % 2**64
+    return value >> 1
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ["ACC-1\x1f61000001", "ACC-2\x1f61000002", "ACC-9\x1f69999999"],  # one length
+        ["A\x1f1", "ACCOUNT-LONG\x1f6100000001", "é\x1f日本", ""],  # ragged, non-ASCII
+    ],
+)
+def test_ids_match_a_byte_by_byte_fnv1a_for_equal_and_ragged_keys(keys: list[str]) -> None:
+    series = pl.Series(keys * 3).slice(1, len(keys) * 2)  # a slice: arrow offset != 0
+    assert stable_ids(series).to_list() == [_fnv1a_reference(k) for k in series.to_list()]
+
+
 def test_a_point_value_mismatch_is_a_note_not_an_error() -> None:
     header = fx.JOURNAL_EN
     opened, closed = datetime(2025, 11, 25, 14, 0), datetime(2025, 11, 25, 15, 0)

@@ -196,9 +196,16 @@ def stable_ids(keys: pl.Series) -> pl.Series:
     data = np.frombuffer(array.buffers()[2] or b"", np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     hashes = np.full(len(array), _FNV_OFFSET, dtype=np.uint64)
-    for j in range(int(lengths.max(initial=0))):
-        rows = np.flatnonzero(lengths > j)
-        hashes[rows] = (hashes[rows] ^ data[starts[rows] + j]) * _FNV_PRIME
+    width = int(lengths.max(initial=0))
+    if len(array) and int(lengths.min()) == width:
+        # Keys of one length (the usual export): a zero-copy byte matrix, no gathers.
+        matrix = data[offsets[0] : offsets[-1]].reshape(len(array), width)
+        for j in range(width):
+            hashes = (hashes ^ matrix[:, j]) * _FNV_PRIME
+    else:
+        for j in range(width):
+            rows = np.flatnonzero(lengths > j)
+            hashes[rows] = (hashes[rows] ^ data[starts[rows] + j]) * _FNV_PRIME
     ids = pl.Series(keys.name, (hashes >> np.uint64(1)).astype(np.int64))
     return ids.set(keys.is_null(), None) if keys.has_nulls() else ids
 
