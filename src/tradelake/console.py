@@ -9,13 +9,15 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 from rich.console import Console as RichConsole
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:  # polars loads on first use: `tradelake --help` stays quick
+    import polars as pl
 
 
 class Console:
@@ -69,6 +71,8 @@ class Console:
 
 def rows_table(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
     """Dicts to a frame for display (values stringified where types are mixed)."""
+    import polars as pl
+
     return pl.DataFrame(rows, strict=False) if rows else pl.DataFrame()
 
 

@@ -7,12 +7,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tradelake.console import Console
 from tradelake.errors import TradelakeError
+
+if TYPE_CHECKING:
+    from tradelake.platform import Platform
 
 HomeOpt = Annotated[
     Path | None,
@@ -45,3 +48,11 @@ def stop_on_signals() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def open_platform(home: Path | None) -> Platform:
+    """The data home's :class:`~tradelake.platform.Platform`, imported on first use, so that
+    ``--help`` and argument errors answer without loading polars, DuckDB and the rest."""
+    from tradelake.platform import Platform
+
+    return Platform.open(home)

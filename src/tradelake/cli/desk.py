@@ -15,11 +15,11 @@ from tradelake.cli.common import (
     JsonOpt,
     TzOpt,
     command,
+    open_platform,
     stop_on_signals,
 )
 from tradelake.config import resolve_home, write_default_config
 from tradelake.console import Console, rows_table
-from tradelake.platform import Platform
 
 pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def ingest(
     Exit code 0 when every file was ingested or was a duplicate, 2 when any file failed.
     """
     with command(json) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         with console.progress(len(paths), "ingesting") as advance:
             report = platform.ingest(paths, tz=tz, progress=advance)
         _print_ingest(console, [r.to_dict() for r in report.files])
@@ -71,7 +71,7 @@ def watch(
     from tradelake.jobs.watch import watch as watch_folder
 
     with command(False) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         folder = platform.settings.input_dir
         folder.mkdir(parents=True, exist_ok=True)
         console.info(f"watching {folder} (Ctrl-C to stop)")
@@ -87,7 +87,7 @@ def watch(
 def replay(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """Rebuild staging and the feature store from the landing zone alone."""
     with command(json) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         total = len(platform.landing.list())
         with console.progress(total, "replaying") as advance:
             result = platform.replay(progress=advance)
@@ -115,7 +115,7 @@ def pnl_daily(
 ) -> None:
     """Daily P&L by trading session date, account and contract (gross, commission, net)."""
     with command(json) as console:
-        frame = Platform.open(home).daily_pnl(
+        frame = open_platform(home).daily_pnl(
             account=account, date_from=_date(date_from), date_to=_date(date_to)
         )
         console.frame(frame, title="Daily P&L by session")
@@ -128,7 +128,7 @@ def stats(
 ) -> None:
     """Journal statistics: win rate, profit factor, expectancy, drawdown, ..."""
     with command(json) as console:
-        console.frame(Platform.open(home).statistics(by), title=f"Journal statistics ({by})")
+        console.frame(open_platform(home).statistics(by), title=f"Journal statistics ({by})")
 
 
 def reconcile(
@@ -138,7 +138,7 @@ def reconcile(
 ) -> None:
     """Compare our round trips with the ATAS Journal sheet and list the differences."""
     with command(json) as console:
-        frame = Platform.open(home).reconciliation(differences_only=not all_rows)
+        frame = open_platform(home).reconciliation(differences_only=not all_rows)
         console.frame(frame, title="Round trips vs ATAS Journal")
 
 
@@ -149,7 +149,7 @@ def sql(
 ) -> None:
     """Run a read-only SQL query against the feature store."""
     with command(json) as console:
-        console.frame(Platform.open(home).sql(query))
+        console.frame(open_platform(home).sql(query))
 
 
 def demo(
@@ -163,7 +163,7 @@ def demo(
     from tradelake.jobs.demo import run_demo
 
     with command(json) as console:
-        summary = run_demo(Platform.open(home), fills=fills, console=console)
+        summary = run_demo(open_platform(home), fills=fills, console=console)
         if json:
             console.emit_json(summary)
 

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, stop_on_signals
+from tradelake.cli.common import (
+    EXIT_PARTIAL,
+    HomeOpt,
+    JsonOpt,
+    command,
+    open_platform,
+    stop_on_signals,
+)
 from tradelake.console import Console, rows_table
 from tradelake.errors import ConfigError
-from tradelake.jobs.feed_state import FeedState, FeedStateStore, utc_now
-from tradelake.jobs.feeds import FeedConfig, load_feeds
-from tradelake.jobs.pull import PullResult, pull_all
-from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
-from tradelake.platform import Platform
+
+if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
+    from tradelake.jobs.feed_state import FeedState
+    from tradelake.jobs.feeds import FeedConfig
+    from tradelake.jobs.pull import PullResult
 
 NamesArg = Annotated[
     list[str] | None, typer.Argument(help="Feed names from [[feeds]] (default: all).")
@@ -43,8 +50,12 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
 
     Exit code 0 when every feed pulled or had nothing new, 2 when any failed or was rejected.
     """
+    from tradelake.jobs.feed_state import FeedStateStore
+    from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.pull import pull_all
+
     with command(json) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         feeds = _select(load_feeds(platform.settings), names or [])
         states = FeedStateStore(platform.settings.state_dir)
         results = pull_all(platform.ingest_env, feeds, states)
@@ -60,8 +71,12 @@ def run(home: HomeOpt = None) -> None:
 
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
+    from tradelake.jobs.feed_state import FeedStateStore
+    from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+
     with command(False) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         settings = platform.settings
         feeds = load_feeds(settings)
         settings.input_dir.mkdir(parents=True, exist_ok=True)
@@ -84,8 +99,11 @@ def run(home: HomeOpt = None) -> None:
 
 def status(home: HomeOpt = None, json: JsonOpt = False) -> None:
     """Each feed's last run, last success, last error, rows staged, next run, news latency."""
+    from tradelake.jobs.feed_state import FeedStateStore, utc_now
+    from tradelake.jobs.feeds import load_feeds
+
     with command(json) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         states = FeedStateStore(platform.settings.state_dir)
         now = utc_now()
         feeds = load_feeds(platform.settings)

@@ -16,9 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command
+from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, open_platform
 from tradelake.console import Console, rows_table
-from tradelake.platform import Platform
 
 vision_app = typer.Typer(
     help="Chart screenshots: classify patterns, find similar setups, train the CNN.",
@@ -43,7 +42,7 @@ def classify(
     Exit code 2 when any file could not be read or decoded.
     """
     with command(json) as console:
-        results = [r.to_dict() for r in Platform.open(home).classify_images(paths)]
+        results = [r.to_dict() for r in open_platform(home).classify_images(paths)]
         _print_classified(console, results)
         if any("error" in r for r in results):
             raise typer.Exit(EXIT_PARTIAL)
@@ -58,7 +57,7 @@ def similar(
 ) -> None:
     """Find the stored frames (img_signals) whose chart looks most like IMAGE."""
     with command(json) as console:
-        result = Platform.open(home).similar_setups(image, k=k)
+        result = open_platform(home).similar_setups(image, k=k)
         if json:
             console.emit_json(result.to_dict())
             return
@@ -100,7 +99,7 @@ def train(
     shipped checkpoint.
     """
     with command(json) as console:
-        platform = Platform.open(home)
+        platform = open_platform(home)
         with console.progress(epochs, "training") as advance:
             report = platform.train_vision(
                 epochs=epochs,
