@@ -69,15 +69,18 @@ class StagingWriter:
         if self._behind is not None:
             yield
             return
-        self._behind = _WritesBehind(ThreadPoolExecutor(4, thread_name_prefix="stage-write"))
+        behind = _WritesBehind(ThreadPoolExecutor(4, thread_name_prefix="stage-write"))
+        self._behind = behind
         try:
             yield
         finally:
+            with behind.lock:  # a stage() on another thread from here on writes in place
+                behind.closed = True
             try:
                 self.flush()
             finally:
-                self._behind.pool.shutdown()
                 self._behind = None
+                behind.pool.shutdown()
 
     def flush(self) -> dict[str, str]:
         """Wait for every write in flight, then write the deferred processed markers of the
@@ -167,10 +170,12 @@ class StagingWriter:
         fsync per partition file), so a power loss cannot keep the marker and lose a file.
         While writing behind, the marker waits for :meth:`flush`.
         """
-        if self._behind is not None:
-            with self._behind.lock:
-                self._behind.markers[landing_id] = summary
-            return
+        behind = self._behind
+        if behind is not None:
+            with behind.lock:
+                if not behind.closed:
+                    behind.markers[landing_id] = summary
+                    return
         atomic_files.sync_filesystem(self.root)
         self._write_marker(landing_id, summary)
 
@@ -243,13 +248,14 @@ class StagingWriter:
         # in polars' writer whatever the codec or statistics; polars releases the GIL.
         behind = self._behind
         if behind is not None:
-            for target, part in jobs:
-                self.recent.remember(target, part, pending=True)
-                future = behind.pool.submit(self._write_part, target, part)
-                with behind.lock:
+            with behind.lock:
+                if not behind.closed:
                     pending = behind.writes.setdefault(obj.landing_id, [])
-                    pending.append((spec.name, target, future))
-            return [target for target, _ in jobs]
+                    for target, part in jobs:
+                        self.recent.remember(target, part, pending=True)
+                        future = behind.pool.submit(self._write_part, target, part)
+                        pending.append((spec.name, target, future))
+                    return [target for target, _ in jobs]
         for target, _ in jobs:
             self.recent.forget(target)
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -282,6 +288,7 @@ class _WritesBehind:
     markers: dict[str, dict[str, object]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False  # the block is ending: no more writes behind
 
 
 def _tag(frame: pl.DataFrame, spec: TableSpec, obj: LandingObject) -> pl.DataFrame:
