@@ -135,3 +135,26 @@ def test_remembered_rows_are_bounded_oldest_out(
     # The first file went out when the third came in (3 x 10 > 25), the big one never came in.
     assert recent.read([paths[0], paths[3]], ["x"]).height == 40
     assert disk == [[str(paths[0]), str(paths[3])]]
+
+
+def test_writes_behind_land_on_flush_and_a_closing_block_writes_in_place(tmp_path: Path) -> None:
+    writer = StagingWriter(tmp_path / "staging")
+    landing = LandingStore(str(tmp_path / "landing"))
+    first = landing.put(b"one", source="atas", name="a.xlsx").obj
+    second = landing.put(b"two", source="atas", name="b.xlsx").obj
+    with writer.writing_behind():
+        writer.stage(TRADES_RAW, _fills([100.0], ["e1"]), first, Quarantine("trades_raw"))
+        writer.mark_processed(first.landing_id, {})
+        assert writer.is_processed(first.landing_id)  # deferred, but known
+        assert len(writer.files("trades_raw")) == 1  # in flight counts
+        assert writer.flush() == {}
+        assert (writer.root / "_state" / "processed" / f"{first.landing_id}.json").exists()
+        # The block is ending (another thread still staging): that stage writes in place.
+        behind = writer._behind
+        assert behind is not None
+        behind.closed = True
+        result = writer.stage(TRADES_RAW, _fills([101.0], ["e2"]), second, Quarantine("t"))
+        assert all(Path(f).exists() for f in result.files)
+        writer.mark_processed(second.landing_id, {})
+        assert (writer.root / "_state" / "processed" / f"{second.landing_id}.json").exists()
+    assert writer.read("trades_raw").height == 2
