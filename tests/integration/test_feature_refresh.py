@@ -165,3 +165,27 @@ def test_a_store_whose_derived_tables_are_duckdb_tables_moves_to_files(home: Pat
     assert {kinds[name] for name in DERIVED} == {"VIEW"}
     after = _derived(platform)
     assert all(before[name].equals(after[name]) for name in DERIVED)
+
+
+def test_staging_that_keeps_changing_under_a_refresh_is_a_clear_error(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradelake.errors import FeatureStoreError
+    from tradelake.features import store
+
+    data, _ = export(fills=200, seed=47, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    before = _derived(platform)
+    calls: list[str] = []
+
+    def moving(self: store.FeatureStore, *_: object) -> None:
+        calls.append("apply")
+        raise store._StagingChanged("trades_raw")
+
+    monkeypatch.setattr(store.FeatureStore, "_apply", moving)
+    with pytest.raises(FeatureStoreError, match="another process is writing"):
+        platform.features.refresh(rebuild_all=True)
+    assert calls == ["apply", "apply"]  # planned again once, from disk
+    monkeypatch.undo()
+    after = _derived(platform)
+    assert all(before[name].equals(after[name]) for name in DERIVED)

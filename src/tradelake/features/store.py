@@ -93,7 +93,14 @@ class FeatureStore:
         try:
             return self._refresh(rebuild_all)
         except _StagingChanged:
+            pass
+        try:
             return self._refresh(rebuild_all)
+        except _StagingChanged as exc:
+            raise FeatureStoreError(
+                f"staged files of {exc} changed while the feature store was refreshed, twice; "
+                "another process is writing this data home: run the command again when it is done"
+            ) from exc
 
     def _refresh(self, rebuild_all: bool) -> RefreshResult:
         con = self.connect()
