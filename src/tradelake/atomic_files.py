@@ -15,6 +15,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tradelake.errors import TradelakeError
 
 
 @contextmanager
@@ -41,6 +47,17 @@ def write_text(target: Path, text: str, *, durable: bool = False) -> None:
     """Replace ``target`` with ``text`` (UTF-8) in one step."""
     with replacing(target, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_parquet(target: Path, frame: pl.DataFrame, error: type[TradelakeError]) -> Path:
+    """Replace ``target`` with ``frame`` as zstd Parquet (with statistics); a failing disk
+    raises ``error`` (the caller's layer) naming the file and what to check."""
+    try:
+        with replacing(target) as tmp:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
+    except OSError as exc:
+        raise error(f"could not write {target}: {exc}; check free space and rights.") from exc
+    return target
 
 
 def sync_filesystem(path: Path) -> None:

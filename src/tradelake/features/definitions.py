@@ -110,14 +110,7 @@ def _build_and_write(
 
 def write_table_file(target: Path, frame: pl.DataFrame) -> Path:
     """Write one derived table (the store syncs the filesystem before it commits the view)."""
-    try:
-        with atomic_files.replacing(target) as tmp:
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
-    except OSError as exc:
-        raise FeatureStoreError(
-            f"could not write {target}: {exc}; check free space and rights."
-        ) from exc
-    return target
+    return atomic_files.write_parquet(target, frame, FeatureStoreError)
 
 
 Builder = Callable[[BuildContext], None]

@@ -319,11 +319,4 @@ def _parts(base: Path) -> list[Path]:
 
 
 def _atomic_write(target: Path, frame: pl.DataFrame) -> Path:
-    try:
-        with atomic_files.replacing(target) as tmp:  # made durable by mark_processed
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
-    except OSError as exc:
-        raise StagingError(
-            f"could not write {target}: {exc}; check free space and rights."
-        ) from exc
-    return target
+    return atomic_files.write_parquet(target, frame, StagingError)  # durable: mark_processed
