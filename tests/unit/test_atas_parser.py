@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -425,3 +425,23 @@ def test_parse_workbook_accepts_an_instrument_table_override() -> None:
     parsed = parse_workbook(data, name="x.xlsx", timezone="UTC", instruments=table)
     assert parsed.trades.height == truth.fills.height
     assert any(note.startswith("MES: ") and "0.100x" in note for note in parsed.notes)
+
+
+def test_a_text_cell_past_the_type_sample_is_read_not_dropped() -> None:
+    """fastexcel guesses column types from the first 1,000 rows and nulls a later cell that
+    does not fit; the parser must notice and read the sheet with types from every row."""
+    start = datetime(2025, 11, 25, 14, 0)
+    rows = [
+        fx.fill(exchange_id=str(6100000000 + i), time=start + timedelta(seconds=i))
+        for i in range(1500)
+    ]
+    rows[1200][4] = "6012.50"  # price as text
+    rows[1300][5] = "2025-11-25 14:30:00"  # time as text
+    rows[1400][3] = "3"  # volume as text
+    parsed = fx.parse(fx.executions(*rows))
+    assert parsed.trades.height == 1500
+    assert parsed.quarantine["trades_raw"].count == 0
+    by_id = {r["exchange_id"]: r for r in parsed.trades.iter_rows(named=True)}
+    assert by_id["6100001200"]["price"] == 6012.5
+    assert by_id["6100001300"]["timestamp"] == utc(2025, 11, 25, 14, 30)
+    assert by_id["6100001400"]["qty"] == 3
