@@ -9,6 +9,10 @@ One file per (landing object, partition), named after the landing id and written
 then renamed: re-processing the same landing object rewrites the same files with the same bytes,
 and a crash leaves no half file. Versions are assigned against what is already staged from
 *other* landing objects, so re-processing after a crash assigns the same versions again.
+
+During an ingest (:meth:`StagingWriter.writing_behind`) the files are written on background
+threads while the rows wait in memory (:mod:`tradelake.staging.recent`) for whatever reads them
+next; the processed marker still comes last, after the files and a filesystem sync.
 """
 
 from __future__ import annotations
@@ -111,11 +115,11 @@ class StagingWriter:
     def files(self, table: str) -> list[Path]:
         """Every staged Parquet file of a table (what the feature store refreshes from),
         including those still being written behind."""
-        on_disk = _parts(self.table_dir(table))
-        if self._behind is None:
+        on_disk, behind = _parts(self.table_dir(table)), self._behind
+        if behind is None:
             return on_disk
-        with self._behind.lock:
-            pending = [p for ws in self._behind.writes.values() for t, p, _ in ws if t == table]
+        with behind.lock:
+            pending = [p for ws in behind.writes.values() for t, p, _ in ws if t == table]
         return sorted(set(on_disk).union(pending))
 
     def read_files(self, paths: Sequence[str | Path], columns: Sequence[str]) -> pl.DataFrame:
@@ -144,9 +148,10 @@ class StagingWriter:
     def unstage(self, spec: TableSpec, obj: LandingObject) -> None:
         """Remove what :meth:`stage` wrote for ``obj`` (rows and quarantine) in ``spec``'s table:
         a table staged ahead of the rest of an object that then failed to parse."""
-        if self._behind is not None:  # let this table's writes in flight land first
-            with self._behind.lock:
-                writes = self._behind.writes.get(obj.landing_id, [])
+        behind = self._behind
+        if behind is not None:  # let this table's writes in flight land first
+            with behind.lock:
+                writes = behind.writes.get(obj.landing_id, [])
                 ours = [w for w in writes if w[0] == spec.name]
                 writes[:] = [w for w in writes if w[0] != spec.name]
             wait([future for _, _, future in ours])
