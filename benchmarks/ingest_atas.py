@@ -12,7 +12,8 @@ contender sees the same machine load, and keeping the best run of each:
   validate, stage and refresh the feature store, on a fresh data home each time;
 - ``ours, by stage``: the same work with the job's steps called one after another and timed
   (land, parse, validate, stage, refresh) on another fresh home: the breakdown. The job
-  validates and stages its two tables side by side, so the sum exceeds the end-to-end time;
+  overlaps them (the Journal sheet is staged while the Executions sheet is read, partition
+  files are written behind while the refresh computes), so the sum exceeds the end-to-end time;
 - ``bare read``: ``fastexcel.read_excel(bytes)`` loading the Executions and the Journal sheet
   ``.to_polars()``: the floor for a parser that must read both sheets (the Executions-only
   read is printed for information);
