@@ -72,6 +72,9 @@ class Layout:
     labels: Mapping[str, tuple[str, ...]]
     required: tuple[str, ...]
     anchors: tuple[str, ...]  # a row with none of these filled is a blank or totals row
+    # Typed columns are empty in ordinary exports (the Journal's open trades): read with types
+    # from every row at once rather than guess, find nulls, and read again (see ``_load``).
+    sparse: bool = False
     lookup: dict[str, str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,6 +127,7 @@ JOURNAL = Layout(
     required=("account", "instrument", "open_ts", "open_price", "open_volume", "close_ts",
               "close_price"),
     anchors=("open_ts", "open_price", "instrument"),
+    sparse=True,
 )  # fmt: skip
 _DIRECTIONS = {
     **{normalize_label(w): 1 for w in ("Buy", "B", "Bought", "Long", "Achat", "Acheter", "Acheté")},
@@ -309,7 +313,7 @@ def _read_sheet(
     """Read a sheet once, find its header (row 1, or lower under a title) and name its columns."""
     where = f"{file} sheet {sheet}"
     try:
-        frame = _load(reader, sheet)
+        frame = _load(reader, sheet, guess=not layout.sparse)
     except Exception as exc:  # a corrupt sheet part surfaces here, not at open
         raise SourceFormatError(
             f"{where} cannot be read ({_first_line(exc)}); export it again from ATAS"
@@ -334,8 +338,9 @@ def _read_sheet(
     return _Sheet(sheet, _drop_summary_rows(frame, layout, where, notes), extras, french)
 
 
-def _load(reader: fastexcel.ExcelReader, sheet: str) -> pl.DataFrame:
-    """The sheet as a frame, column types guessed from its first rows, checked, else all rows.
+def _load(reader: fastexcel.ExcelReader, sheet: str, *, guess: bool) -> pl.DataFrame:
+    """The sheet as a frame, column types guessed from its first rows (``guess``) and checked,
+    else taken from every row.
 
     fastexcel guesses each column's type from a sample and turns a later cell that does not
     fit (a text number in a number column, a text date in a date column) into null, silently.
@@ -347,8 +352,9 @@ def _load(reader: fastexcel.ExcelReader, sheet: str) -> pl.DataFrame:
     options: dict[str, Any] = {
         "header_row": 0, "whitespace_as_null": True, "skip_whitespace_tail_rows": True,
     }  # fmt: skip
-    frame = _eager(reader.load_sheet(sheet, schema_sample_rows=_TYPE_SAMPLE, eager=True, **options))
-    if frame.height > _TYPE_SAMPLE and _typed_nulls(frame):
+    sample = _TYPE_SAMPLE if guess else None
+    frame = _eager(reader.load_sheet(sheet, schema_sample_rows=sample, eager=True, **options))
+    if guess and frame.height > _TYPE_SAMPLE and _typed_nulls(frame):
         frame = _eager(reader.load_sheet(sheet, schema_sample_rows=None, eager=True, **options))
     return frame
 
