@@ -120,10 +120,11 @@ def test_rows_just_staged_are_read_back_from_memory_while_the_file_is_unchanged(
 def test_remembered_rows_are_bounded_oldest_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recent = RecentParts(max_rows=25)
+    small = pl.DataFrame({"x": list(range(10))})  # 80 bytes
+    recent = RecentParts(max_bytes=small.estimated_size() * 2 + 40)
     paths = [tmp_path / f"{i}.parquet" for i in range(4)]
     for i, path in enumerate(paths):
-        frame = pl.DataFrame({"x": list(range(10 if i < 3 else 30))})
+        frame = small if i < 3 else pl.DataFrame({"x": list(range(30))})
         frame.write_parquet(path)
         recent.remember(path, frame)  # the last one is larger than the bound: not kept
     disk: list[object] = []
@@ -132,7 +133,7 @@ def test_remembered_rows_are_bounded_oldest_out(
         pl, "read_parquet", lambda files, **k: disk.append(files) or real(files, **k)
     )
     assert recent.read(paths[1:3], ["x"]).height == 20 and disk == []
-    # The first file went out when the third came in (3 x 10 > 25), the big one never came in.
+    # The first file went out when the third came in (3 x 80 > 200), the big one never came in.
     assert recent.read([paths[0], paths[3]], ["x"]).height == 40
     assert disk == [[str(paths[0]), str(paths[3])]]
 

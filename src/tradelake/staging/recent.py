@@ -7,7 +7,8 @@ just-written partition files costs about a tenth of a second per table at 200,00
 handing over the frames costs nothing. A frame is only used while the file on disk is still
 the one this process wrote (same size and modification time): a file replaced by another
 process, or by replay, is read from disk. A file still being written (write-behind staging)
-is served from memory and cannot be evicted. Bounded by rows, oldest first out.
+is served from memory and cannot be evicted. Bounded by memory (polars' estimate of each
+frame's size), oldest first out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-DEFAULT_ROWS = 1_000_000
+DEFAULT_BYTES = 256 * 2**20
 PENDING = ""  # the stamp of a file still being written
 
 
@@ -30,25 +31,26 @@ def file_stamp(path: Path) -> str:
 
 
 class RecentParts:
-    """A thread-safe, row-bounded map of staged file path -> (stamp, frame) for one process."""
+    """A thread-safe, size-bounded map of staged file path -> (stamp, frame) for one process."""
 
-    def __init__(self, max_rows: int = DEFAULT_ROWS) -> None:
-        self.max_rows = max_rows
+    def __init__(self, max_bytes: int = DEFAULT_BYTES) -> None:
+        self.max_bytes = max_bytes
         self._parts: OrderedDict[str, tuple[str, pl.DataFrame]] = OrderedDict()
-        self._rows = 0
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def remember(self, path: Path, frame: pl.DataFrame, *, pending: bool = False) -> None:
         """Keep ``frame`` as the content of ``path``: just written, or (``pending``) about to be
         written, in which case it stays until remembered again as written or forgotten."""
-        if frame.height > self.max_rows and not pending:
+        size = int(frame.estimated_size())
+        if size > self.max_bytes and not pending:
             self.forget(path)
             return
         entry = (PENDING if pending else file_stamp(path), frame)
         with self._lock:
             self._drop(str(path))
             self._parts[str(path)] = entry
-            self._rows += frame.height
+            self._bytes += size
             self._evict()
 
     def forget(self, path: Path) -> None:
@@ -77,17 +79,17 @@ class RecentParts:
         )
 
     def _evict(self) -> None:
-        if self._rows <= self.max_rows:
+        if self._bytes <= self.max_bytes:
             return
         for key in [k for k, (stamp, _) in self._parts.items() if stamp != PENDING]:
             self._drop(key)
-            if self._rows <= self.max_rows:
+            if self._bytes <= self.max_bytes:
                 return
 
     def _drop(self, key: str) -> None:
         entry = self._parts.pop(key, None)
         if entry is not None:
-            self._rows -= entry[1].height
+            self._bytes -= int(entry[1].estimated_size())
 
 
 def _stamp_or_none(path: str) -> str | None:

@@ -32,7 +32,7 @@ from tradelake import atomic_files
 from tradelake.errors import StagingError
 from tradelake.landing import LandingObject
 from tradelake.staging.quarantine import Quarantine
-from tradelake.staging.recent import DEFAULT_ROWS, RecentParts
+from tradelake.staging.recent import DEFAULT_BYTES, RecentParts
 from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
@@ -55,9 +55,9 @@ class StageResult:
 class StagingWriter:
     """Writes staged tables under one root directory."""
 
-    def __init__(self, root: str | Path, *, remember_rows: int = DEFAULT_ROWS) -> None:
+    def __init__(self, root: str | Path, *, remember_bytes: int = DEFAULT_BYTES) -> None:
         self.root = Path(root)
-        self.recent = RecentParts(remember_rows)
+        self.recent = RecentParts(remember_bytes)
         self._behind: _WritesBehind | None = None
 
     @contextmanager
