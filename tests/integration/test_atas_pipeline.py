@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -184,3 +185,29 @@ def test_a_partition_that_cannot_be_written_fails_its_file_only(
     assert clean.ingest(paths, tz="UTC").ok
     left, right = _tables(platform), _tables(clean)
     assert all(left[name].equals(right[name]) for name in left)
+
+
+def test_each_ingest_records_its_data_quality_result(home: Path) -> None:
+    """DESIGN §5: rows in, passed and quarantined by rule, per landing object and table."""
+    data, _ = export(fills=500, seed=33, timezone="UTC", mess=True)
+    platform = _ingest(home, "messy.xlsx", data, "UTC")
+    quality = platform.sql("SELECT * FROM data_quality ORDER BY table_name")
+    assert quality["table_name"].to_list() == ["atas_journal", "trades_raw"]
+    for row in quality.iter_rows(named=True):
+        quarantined = platform.staging.quarantined(row["table_name"])
+        assert row["quarantined"] == quarantined.height > 0
+        assert row["rows_in"] == row["passed"] + row["quarantined"]
+        assert row["staged"] + row["unchanged"] == row["passed"]
+        by_rule = quarantined.group_by("rule").len().rows()
+        assert json.loads(row["quarantined_by_rule"]) == dict(by_rule)
+
+    # The same file again adds no result; a corrected re-export says what changed.
+    assert platform.ingest([home / "messy.xlsx"], tz="UTC").files[0].status == "duplicate"
+    corrected, _ = export(fills=500, seed=33, timezone="UTC", mess=True, correction="price")
+    platform = _ingest(home, "corrected.xlsx", corrected, "UTC")
+    quality = platform.sql(
+        "SELECT original_name, staged, unchanged FROM data_quality "
+        "WHERE table_name = 'trades_raw' ORDER BY ingest_ts"
+    )
+    assert quality["original_name"].to_list() == ["messy.xlsx", "corrected.xlsx"]
+    assert quality.row(1)[1:] == (1, quality.row(0)[1] - 1)

@@ -73,13 +73,16 @@ def test_quarantine_keeps_rows_and_reasons(tmp_path: Path) -> None:
     writer = StagingWriter(tmp_path / "staging")
     obj = LandingStore(str(tmp_path / "landing")).put(b"q", source="atas", name="q.xlsx").obj
     quarantine = Quarantine("trades_raw")
-    quarantine.add(pl.DataFrame({"Price": ["abc"], "Volume": ["1"]}), "price: not a number 'abc'")
+    rows = pl.DataFrame({"Price": ["abc"], "Volume": ["1"]})
+    quarantine.add(rows, "price: not a number 'abc'", rule="unparseable")
     result = writer.stage(TRADES_RAW, _fills([5000.0], ["e1"]), obj, quarantine)
     assert result.quarantined == 1
     assert result.quarantine_reasons == {"price: not a number 'abc'": 1}
+    assert result.quarantine_rules == {"unparseable": 1}
     bad = writer.quarantined("trades_raw")
-    assert bad.select("Price", "reason", "landing_id").row(0) == (
+    assert bad.select("Price", "rule", "reason", "landing_id").row(0) == (
         "abc",
+        "unparseable",
         "price: not a number 'abc'",
         obj.landing_id,
     )

@@ -95,6 +95,7 @@ def test_prices_on_fine_or_binary_tick_grids_pass(root: str, price: float) -> No
 def test_the_first_failing_rule_names_the_row() -> None:
     _, quarantine = run(TRADES_RAW, trades({"price": -5.01, "qty": 0, "commission": -1.0}))
     assert quarantine.by_reason() == {"price must be > 0 (got -5.01)": 1}
+    assert quarantine.by_rule() == {"price_not_positive": 1}  # the stable key DQ counts by
 
 
 def test_an_exact_duplicate_keeps_the_first_copy() -> None:

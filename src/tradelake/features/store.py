@@ -37,6 +37,7 @@ from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
 from tradelake.staging.recent import PENDING, file_stamp
+from tradelake.staging.writer import QUALITY_SCHEMA
 from tradelake.tables import TABLES, TableSpec
 
 
@@ -168,6 +169,7 @@ class FeatureStore:
                     con, "staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk)
                 )
                 _record_catalog(con, spec, on_disk)
+        _replace_relation(con, "main", "data_quality", "VIEW", self._quality_sql())
         for name in plan.changed:
             spec = TABLES[name]
             if plan.kinds[name] == "VIEW":
@@ -221,6 +223,15 @@ class FeatureStore:
             )
         return rebuilt
 
+    def _quality_sql(self) -> str:
+        """``main.data_quality``: every processed object's data-quality result, read at query
+        time from staging's quality files (a glob: they only ever grow)."""
+        directory = self.staging.quality_dir
+        if not any(directory.glob("part-*.parquet")):
+            return _empty_rows_sql(QUALITY_SCHEMA)
+        glob = _sql_text(directory / "part-*.parquet")
+        return f"SELECT * FROM read_parquet({glob}) ORDER BY ingest_ts, original_name, table_name"
+
     def _keys_unique(self, spec: TableSpec, files: list[str]) -> bool:
         """Whether no natural key repeats in the staged files (a NULL in a single-column key
         counts as a repeat, which sends the table down the ranking path)."""
@@ -253,15 +264,18 @@ def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
     """
     columns = ", ".join(f'CAST("{c}" AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items())
     if not files:
-        nulls = ", ".join(
-            f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items()
-        )
-        return f"SELECT {nulls}, CAST(NULL AS VARCHAR) AS _file WHERE false"
+        return _empty_rows_sql({**spec.schema, "_file": pl.Utf8()})
     paths = ", ".join(_sql_text(f) for f in sorted(files))
     return (
         f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
         "hive_partitioning = false)"
     )
+
+
+def _empty_rows_sql(schema: Mapping[str, pl.DataType]) -> str:
+    """A query with ``schema``'s columns and types and no rows."""
+    nulls = ", ".join(f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in schema.items())
+    return f"SELECT {nulls} WHERE false"
 
 
 def _sql_text(value: str | Path) -> str:

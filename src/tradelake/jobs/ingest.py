@@ -136,6 +136,7 @@ def process_object(
             result.tables[table] = table_result
             result.rows += table_result.rows_in
             result.quarantined += table_result.quarantined
+    env.staging.record_quality(obj, result.tables)
     env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in result.tables.items()})
     crash_point("after_marker")
     return result

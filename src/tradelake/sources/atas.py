@@ -530,7 +530,9 @@ def _set_aside(
         return typed
     bad = reason.is_not_null()
     quarantine.add(
-        raw.filter(bad).with_columns(pl.lit(sheet).alias("sheet")), pl.lit(reason.filter(bad))
+        raw.filter(bad).with_columns(pl.lit(sheet).alias("sheet")),
+        pl.lit(reason.filter(bad)),
+        rule="unparseable",
     )
     return typed.filter(~bad)
 

@@ -28,12 +28,15 @@ from tradelake.tables import TableSpec
 
 TEXT_SUFFIX = "__text"
 _REASON = "__reason"
+_RULE_NAME = "__rule"
 
 
 @dataclass(frozen=True)
 class RowRule:
-    """A rule: ``failing`` is true for rows that break it; ``reason`` says why, per row."""
+    """A rule: ``failing`` is true for rows that break it; ``reason`` says why, per row;
+    ``name`` is the stable key the data-quality result counts rejections by."""
 
+    name: str
     failing: pl.Expr
     reason: pl.Expr
 
@@ -45,14 +48,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _rule(failing: pl.Expr, template: str, *columns: str) -> RowRule:
+def _rule(name: str, failing: pl.Expr, template: str, *columns: str) -> RowRule:
     shown = (pl.col(c).cast(pl.Utf8).fill_null("NULL") for c in columns)
-    return RowRule(failing, pl.format(template, *shown))
+    return RowRule(name, failing, pl.format(template, *shown))
 
 
 FEED_RULES: dict[str, tuple[RowRule, ...]] = {
     "macro_raw": (
         _rule(
+            "realtime_end_before_start",
             pl.col("realtime_end") < pl.col("realtime_start"),
             "realtime_end {} before realtime_start {}",
             "realtime_end",
@@ -61,27 +65,44 @@ FEED_RULES: dict[str, tuple[RowRule, ...]] = {
     ),
     "news_raw": (
         _rule(
-            ~pl.col("sentiment").is_between(-1.0, 1.0), "sentiment {} outside [-1, 1]", "sentiment"
+            "sentiment_out_of_range",
+            ~pl.col("sentiment").is_between(-1.0, 1.0),
+            "sentiment {} outside [-1, 1]",
+            "sentiment",
         ),
     ),
     "options_raw": (
-        _rule(pl.col("strike") <= 0, "strike {} is not positive", "strike"),
-        _rule(~pl.col("right").is_in(["C", "P"]), "right {} is not C or P", "right"),
+        _rule("strike_not_positive", pl.col("strike") <= 0, "strike {} is not positive", "strike"),
         _rule(
-            (pl.col("bid") < 0) | (pl.col("ask") < 0), "negative quote bid {} ask {}", "bid", "ask"
+            "right_invalid", ~pl.col("right").is_in(["C", "P"]), "right {} is not C or P", "right"
+        ),
+        _rule(
+            "negative_quote",
+            (pl.col("bid") < 0) | (pl.col("ask") < 0),
+            "negative quote bid {} ask {}",
+            "bid",
+            "ask",
         ),
         # An ask of 0 is "no offer" on Tradier and CBOE, not a crossed market.
         _rule(
-            (pl.col("ask") > 0) & (pl.col("bid") > pl.col("ask")), "bid {} > ask {}", "bid", "ask"
+            "crossed_quote",
+            (pl.col("ask") > 0) & (pl.col("bid") > pl.col("ask")),
+            "bid {} > ask {}",
+            "bid",
+            "ask",
         ),
         _rule(
+            "negative_volume",
             (pl.col("volume") < 0) | (pl.col("open_interest") < 0),
             "negative volume {} or open interest {}",
             "volume",
             "open_interest",
         ),
         _rule(
-            pl.col("underlying_price") <= 0, "underlying price {} not positive", "underlying_price"
+            "underlying_price_not_positive",
+            pl.col("underlying_price") <= 0,
+            "underlying price {} not positive",
+            "underlying_price",
         ),
     ),
 }
@@ -99,9 +120,18 @@ def check_rows(spec: TableSpec, frame: pl.DataFrame, quarantine: Quarantine) -> 
     first_failure = pl.coalesce(
         [pl.when(rule.failing.fill_null(False)).then(rule.reason) for rule in reasons]
     )
-    marked = frame.with_columns(first_failure.cast(pl.Utf8).alias(_REASON))
+    first_rule = pl.coalesce(
+        [pl.when(rule.failing.fill_null(False)).then(pl.lit(rule.name)) for rule in reasons]
+    )
+    marked = frame.with_columns(
+        first_failure.cast(pl.Utf8).alias(_REASON), first_rule.alias(_RULE_NAME)
+    )
     bad = marked.filter(pl.col(_REASON).is_not_null())
-    quarantine.add(bad.rename({_REASON: "reason"}), pl.col("reason"))
+    quarantine.add(
+        bad.rename({_REASON: "reason"}).drop(_RULE_NAME),
+        pl.lit(bad.get_column(_REASON)),
+        rule=pl.lit(bad.get_column(_RULE_NAME)),
+    )
     good = marked.filter(pl.col(_REASON).is_null())
     return good.select(list(spec.content))
 
@@ -128,7 +158,11 @@ def collapse_duplicates(
     identical = later.height - conflicting.height
     if identical:
         notes.append(f"{spec.name}: {identical} repeated row(s) with the same key and content")
-    quarantine.add(conflicting, f"duplicate {'/'.join(key)} in payload with different content")
+    quarantine.add(
+        conflicting,
+        f"duplicate {'/'.join(key)} in payload with different content",
+        rule="conflicting_duplicate",
+    )
     return first.drop("__row"), notes
 
 
@@ -139,6 +173,7 @@ def _parse_rules(frame: pl.DataFrame) -> list[RowRule]:
         if column in frame.columns:
             rules.append(
                 RowRule(
+                    f"{column}_unparseable",
                     pl.col(column).is_null() & pl.col(text_column).is_not_null(),
                     pl.format(f"unparseable {column} '{{}}'", pl.col(text_column)),
                 )
@@ -148,6 +183,6 @@ def _parse_rules(frame: pl.DataFrame) -> list[RowRule]:
 
 def _required_rules(table: str) -> list[RowRule]:
     return [
-        RowRule(pl.col(column).is_null(), pl.lit(f"missing {column}"))
+        RowRule(f"{column}_missing", pl.col(column).is_null(), pl.lit(f"missing {column}"))
         for column in REQUIRED.get(table, ())
     ]

@@ -18,18 +18,20 @@ class Quarantine:
     """Accumulates rejected rows of one table from one landing object.
 
     Every frame added is stringified so rows whose fields could not even be parsed keep their
-    original text; ``reason`` says which rule failed and ``row_number`` points into the source.
+    original text; ``rule`` names the rule that failed (a stable key to count by), ``reason``
+    says why in words with the offending value, and ``row_number`` points into the source.
     """
 
     table: str
     frames: list[pl.DataFrame] = field(default_factory=list)
 
-    def add(self, rows: pl.DataFrame, reason: str | pl.Expr) -> None:
-        """Quarantine ``rows`` (any columns) with a fixed reason or a per-row reason expression."""
+    def add(self, rows: pl.DataFrame, reason: str | pl.Expr, *, rule: str | pl.Expr) -> None:
+        """Quarantine ``rows`` (any columns) with a reason and a rule name, fixed or per row."""
         if rows.height == 0:
             return
         reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
-        text = rows.with_columns(reason_expr.alias("reason")).select(
+        rule_expr = pl.lit(rule) if isinstance(rule, str) else rule
+        text = rows.with_columns(reason_expr.alias("reason"), rule_expr.alias("rule")).select(
             pl.all().cast(pl.Utf8, strict=False)
         )
         self.frames.append(text)
@@ -39,15 +41,23 @@ class Quarantine:
         return sum(frame.height for frame in self.frames)
 
     def by_reason(self) -> dict[str, int]:
-        """Rejected rows per reason: the data-quality result of a batch."""
-        counts: Counter[str] = Counter()
-        for frame in self.frames:
-            counts.update(frame["reason"].to_list())
-        return dict(counts)
+        """Rejected rows per reason (the words, values included)."""
+        return self._count("reason")
+
+    def by_rule(self) -> dict[str, int]:
+        """Rejected rows per rule: the data-quality result of a batch."""
+        return self._count("rule")
 
     def frame(self) -> pl.DataFrame:
-        """All quarantined rows as one text frame (``reason`` last)."""
+        """All quarantined rows as one text frame (``rule`` and ``reason`` last)."""
         if not self.frames:
-            return pl.DataFrame({"reason": []}, schema={"reason": pl.Utf8})
+            return pl.DataFrame(schema={"rule": pl.Utf8, "reason": pl.Utf8})
         combined = pl.concat(self.frames, how="diagonal")
-        return combined.select([c for c in combined.columns if c != "reason"] + ["reason"])
+        tail = ["rule", "reason"]
+        return combined.select([c for c in combined.columns if c not in tail] + tail)
+
+    def _count(self, column: str) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for frame in self.frames:
+            counts.update(frame[column].to_list())
+        return dict(sorted(counts.items()))

@@ -39,8 +39,10 @@ _RULE = "__rule"
 
 
 class Rule(NamedTuple):
-    """``failing`` is true on rows that break the rule; ``reason`` says why, per row."""
+    """``failing`` is true on rows that break the rule; ``reason`` says why, per row; ``name``
+    is the stable key the data-quality result counts rejections by."""
 
+    name: str
     failing: pl.Expr
     reason: pl.Expr
 
@@ -95,18 +97,21 @@ def trade_rules(latest: datetime) -> list[Rule]:
         *_required("account", "instrument", "exchange_id", "timestamp", "side", "qty", "price"),
         *_required("commission", "trade_id"),
         _unknown_root(),
-        Rule(price <= 0, pl.format("price must be > 0 (got {})", price)),
-        Rule(qty == 0, pl.lit("qty must not be 0")),
+        Rule("price_not_positive", price <= 0, pl.format("price must be > 0 (got {})", price)),
+        Rule("qty_zero", qty == 0, pl.lit("qty must not be 0")),
         Rule(
+            "side_qty_mismatch",
             side_sign.is_null() | (side_sign != qty.sign()),
             pl.format("side {} does not match the sign of qty {}", pl.col("side"), qty),
         ),
         Rule(
+            "price_off_tick",
             (steps - steps.round(0)).abs() > TICK_TOLERANCE,
             pl.format("price {} not on the {} tick grid of {}", price, tick, root),
         ),
         _in_range("timestamp", latest),
         Rule(
+            "commission_negative",
             pl.col("commission") < 0,
             pl.format("commission must be >= 0 (got {})", pl.col("commission")),
         ),
@@ -120,20 +125,29 @@ def journal_rules(latest: datetime) -> list[Rule]:
         *_required("account", "instrument", "open_ts", "open_price", "open_volume", "journal_id"),
         _unknown_root(),
         Rule(
+            "open_price_not_positive",
             pl.col("open_price") <= 0,
             pl.format("open_price must be > 0 (got {})", pl.col("open_price")),
         ),
-        Rule(pl.col("open_volume") == 0, pl.lit("open_volume must not be 0")),
+        Rule("open_volume_zero", pl.col("open_volume") == 0, pl.lit("open_volume must not be 0")),
         Rule(
+            "close_incomplete",
             close_ts.is_null() != pl.col("close_price").is_null(),
             pl.lit("close_ts and close_price must both be set (closed) or both empty (open)"),
         ),
         Rule(
+            "close_price_not_positive",
             pl.col("close_price") <= 0,
             pl.format("close_price must be > 0 (got {})", pl.col("close_price")),
         ),
-        Rule(pl.col("close_volume") == 0, pl.lit("close_volume must not be 0")),
-        Rule(close_ts < open_ts, pl.format("close_ts {} is before open_ts {}", close_ts, open_ts)),
+        Rule(
+            "close_volume_zero", pl.col("close_volume") == 0, pl.lit("close_volume must not be 0")
+        ),
+        Rule(
+            "close_before_open",
+            close_ts < open_ts,
+            pl.format("close_ts {} is before open_ts {}", close_ts, open_ts),
+        ),
         _in_range("open_ts", latest),
         _in_range("close_ts", latest),
     ]
@@ -155,12 +169,13 @@ DUPLICATE_REASONS: dict[str, pl.Expr] = {
 
 
 def _required(*columns: str) -> list[Rule]:
-    return [Rule(pl.col(c).is_null(), pl.lit(f"{c} is missing")) for c in columns]
+    return [Rule(f"{c}_missing", pl.col(c).is_null(), pl.lit(f"{c} is missing")) for c in columns]
 
 
 def _unknown_root() -> Rule:
     root = pl.col("root")
     return Rule(
+        "unknown_root",
         pl.col(_TICK).is_null(),
         pl.format("unknown instrument root {}: add [instruments.{}] to tradelake.toml", root, root),
     )
@@ -169,6 +184,7 @@ def _unknown_root() -> Rule:
 def _in_range(column: str, latest: datetime) -> Rule:
     ts = pl.col(column)
     return Rule(
+        f"{column}_out_of_range",
         (ts < EARLIEST) | (ts > latest),
         pl.format(f"{column} {{}} outside 2000-01-01..now+1 day", ts.dt.date()),
     )
@@ -192,7 +208,10 @@ def _apply_rules(frame: pl.DataFrame, rules: list[Rule], quarantine: Quarantine)
             [pl.when(pl.col(_RULE) == i).then(r.reason) for i, r in enumerate(rules)]
         )
         reasons = bad.select(reason.alias("reason")).get_column("reason")
-        quarantine.add(bad.drop(_TICK, _RULE), pl.lit(reasons))
+        names = bad.get_column(_RULE).replace_strict(
+            {i: r.name for i, r in enumerate(rules)}, return_dtype=pl.Utf8
+        )
+        quarantine.add(bad.drop(_TICK, _RULE), pl.lit(reasons), rule=pl.lit(names))
         numbered = numbered.filter(~failing)
     return numbered.drop(_TICK, _RULE)
 
@@ -215,8 +234,14 @@ def _deduplicate(
     )
     copies = marked.filter(pl.col("__copy"))
     conflicts = marked.filter(~pl.col("__copy") & pl.col("__conflict"))
-    quarantine.add(copies.select(frame.columns), "exact duplicate of an earlier row")
-    quarantine.add(conflicts.select(frame.columns), pl.lit(conflicts.select(conflict).to_series()))
+    quarantine.add(
+        copies.select(frame.columns), "exact duplicate of an earlier row", rule="exact_duplicate"
+    )
+    quarantine.add(
+        conflicts.select(frame.columns),
+        pl.lit(conflicts.select(conflict).to_series()),
+        rule="conflicting_duplicate",
+    )
     dropped = pl.concat([copies.get_column("__row"), conflicts.get_column("__row")])
     keep = pl.Series([True] * frame.height).scatter(dropped, False)
     return frame.filter(keep)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +37,19 @@ from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
 STATE_DIR = "_state"
+QUALITY_SCHEMA: dict[str, pl.DataType] = {
+    "landing_id": pl.Utf8(),
+    "source": pl.Utf8(),
+    "original_name": pl.Utf8(),
+    "ingest_ts": UTC_TS,
+    "table_name": pl.Utf8(),
+    "rows_in": pl.Int64(),
+    "passed": pl.Int64(),
+    "staged": pl.Int64(),
+    "unchanged": pl.Int64(),
+    "quarantined": pl.Int64(),
+    "quarantined_by_rule": pl.Utf8(),  # JSON object: rule -> rows
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class StageResult:
     unchanged: int
     quarantined: int
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    quarantine_rules: dict[str, int] = field(default_factory=dict)
     files: tuple[str, ...] = ()
 
 
@@ -142,6 +156,7 @@ class StagingWriter:
             unchanged=unchanged,
             quarantined=quarantine.count,
             quarantine_reasons=quarantine.by_reason(),
+            quarantine_rules=quarantine.by_rule(),
             files=tuple(str(p) for p in written),
         )
 
@@ -188,6 +203,35 @@ class StagingWriter:
         atomic_files.write_text(
             self._marker(landing_id), json.dumps(summary, sort_keys=True, default=str)
         )
+
+    def record_quality(self, obj: LandingObject, results: Mapping[str, StageResult]) -> None:
+        """The data-quality result of one landing object: per table, rows in, passed, staged
+        (new or changed), unchanged, and quarantined in all and by rule (DESIGN §5)."""
+        rows = [
+            {
+                "landing_id": obj.landing_id,
+                "source": obj.source,
+                "original_name": obj.original_name,
+                "ingest_ts": obj.ingest_ts,
+                "table_name": table,
+                "rows_in": r.rows_in,
+                "passed": r.rows_in - r.quarantined,
+                "staged": r.staged,
+                "unchanged": r.unchanged,
+                "quarantined": r.quarantined,
+                "quarantined_by_rule": json.dumps(r.quarantine_rules, sort_keys=True),
+            }
+            for table, r in results.items()
+        ]
+        frame = pl.DataFrame(rows, schema=QUALITY_SCHEMA)
+        atomic_files.write_parquet(
+            self.quality_dir / f"part-{obj.landing_id}.parquet", frame, StagingError
+        )
+
+    @property
+    def quality_dir(self) -> Path:
+        """One Parquet file of data-quality results per processed landing object."""
+        return self.root / STATE_DIR / "quality"
 
     def record_file_error(self, landing_id: str, source: str, reason: str) -> None:
         """Quarantine a whole landing object that could not be parsed, with its reason."""
