@@ -140,6 +140,16 @@ class Platform:
         where = "WHERE status <> 'matched'" if differences_only else ""
         return self.features.query(f"SELECT * FROM journal_reconciliation {where}")
 
+    def data_quality(self, *, rejected_only: bool = False, last: int = 20) -> pl.DataFrame:
+        """The newest data-quality results (one row per ingested object and table)."""
+        where = "WHERE quarantined > 0" if rejected_only else ""
+        return self.features.query(
+            "SELECT ingest_ts, original_name, source, table_name, rows_in, passed, staged, "
+            f"unchanged, quarantined, quarantined_by_rule FROM data_quality {where} "
+            "ORDER BY ingest_ts DESC, original_name, table_name LIMIT ?",
+            [last],
+        )
+
     def sql(self, query: str) -> pl.DataFrame:
         """A read-only query against the feature store."""
         return self.features.query(query)

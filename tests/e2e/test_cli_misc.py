@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -38,6 +39,26 @@ def test_sql_is_read_only_and_prints_json(home: Path) -> None:
     assert json_out(after) == [{"n": truth.fills.height}]
 
 
+def test_quality_lists_each_file_and_table_with_rejections_by_rule(home: Path) -> None:
+    clean, _ = export(fills=200, seed=42)
+    messy, _ = export(fills=300, seed=43, mess=True)
+    (home / "clean.xlsx").write_bytes(clean)
+    (home / "messy.xlsx").write_bytes(messy)
+    assert run_cli("ingest", str(home / "clean.xlsx"), "--home", str(home)).returncode == 0
+    assert run_cli("ingest", str(home / "messy.xlsx"), "--home", str(home)).returncode == 0
+    every = json_out(run_cli("quality", "--home", str(home), "--json"))
+    assert {(r["original_name"], r["table_name"]) for r in every} == {
+        (name, table) for name in ("clean.xlsx", "messy.xlsx")
+        for table in ("trades_raw", "atas_journal")
+    }  # fmt: skip
+    rejected = json_out(run_cli("quality", "--rejected", "--home", str(home), "--json"))
+    assert rejected and {r["original_name"] for r in rejected} == {"messy.xlsx"}
+    for row in rejected:
+        assert sum(json.loads(row["quarantined_by_rule"]).values()) == row["quarantined"] > 0
+    people = run_cli("quality", "--home", str(home), "--last", "2")
+    assert people.returncode == 0 and "messy.xlsx" in people.stdout
+
+
 def test_commands_without_a_store_say_what_to_do(home: Path) -> None:
     result = run_cli("pnl", "daily", "--home", str(home))
     assert result.returncode == 1
@@ -47,7 +68,8 @@ def test_commands_without_a_store_say_what_to_do(home: Path) -> None:
 def test_help_lists_the_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("ingest", "watch", "replay", "pnl", "stats", "sql", "demo", "pull", "status"):
+    commands = ("ingest", "watch", "replay", "pnl", "stats", "quality", "sql", "demo", "pull")
+    for command in (*commands, "status"):
         assert command in result.stdout
 
 

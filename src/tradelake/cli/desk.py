@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as json_module
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, demo, ingest, watch, replay, stats, reconcile, sql):
+    for function in (init, demo, ingest, watch, replay, stats, reconcile, quality, sql):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -140,6 +141,46 @@ def reconcile(
     with command(json) as console:
         frame = open_platform(home).reconciliation(differences_only=not all_rows)
         console.frame(frame, title="Round trips vs ATAS Journal")
+
+
+def quality(
+    home: HomeOpt = None,
+    rejected: Annotated[
+        bool, typer.Option("--rejected", help="Only files and tables with quarantined rows.")
+    ] = False,
+    last: Annotated[int, typer.Option(min=1, help="How many recent results to show.")] = 20,
+    json: JsonOpt = False,
+) -> None:
+    """Data quality per ingested file and table: rows in, passed, quarantined by rule.
+
+    The rows themselves, with their reasons, are in staging/_quarantine/ (or
+    `tradelake sql "SELECT * FROM data_quality"` for every result).
+    """
+    with command(json) as console:
+        frame = open_platform(home).data_quality(rejected_only=rejected, last=last)
+        if json:
+            console.frame(frame)
+        else:
+            console.frame(rows_table(_quality_rows(frame)), title="Data quality (newest first)")
+
+
+def _quality_rows(frame: Any) -> list[dict[str, Any]]:
+    """Rows for people: short times, ``new`` (rows new or changed; the other rows that passed
+    were already staged), and the rule counts as ``rule n`` lines; ``--json`` has every field."""
+    return [
+        {
+            "ingested": row["ingest_ts"].strftime("%m-%d %H:%M"),
+            "file": row["original_name"],
+            "table": row["table_name"],
+            "rows": row["rows_in"],
+            "new": row["staged"],
+            "quarantined": row["quarantined"],
+            "by rule": "\n".join(
+                f"{rule} {n}" for rule, n in json_module.loads(row["quarantined_by_rule"]).items()
+            ),
+        }
+        for row in frame.iter_rows(named=True)
+    ]
 
 
 def sql(
