@@ -31,9 +31,9 @@ def build_round_trips(ctx: BuildContext) -> None:
 def build_reconciliation(ctx: BuildContext) -> None:
     trips = ctx.table("round_trips")
     journal = ctx.latest("atas_journal")
-    ctx.replace(
-        "journal_reconciliation", reconcile.reconcile_journal(trips, journal, ctx.instruments)
-    )
+    # Matched on the writer thread while the store points DuckDB at the staged files.
+    match = partial(reconcile.reconcile_journal, trips, journal, ctx.instruments)
+    ctx.replace("journal_reconciliation", match)
 
 
 def _all_statistics(trips: pl.DataFrame) -> pl.DataFrame:
