@@ -1,7 +1,8 @@
 """ATAS Trading Journal exports (``.xlsx``) -> ``trades_raw`` and ``atas_journal`` frames.
 
-This module knows the workbook's layout; what is inside the cells (text, locale numbers, local
-times and their DST rule, stable ids) is converted by :mod:`tradelake.sources.atas_cells`.
+This module turns the sheets into tables. Finding and reading the sheets (names, headers, title
+and totals rows) is :mod:`tradelake.sources.atas_sheets`; what is inside the cells (text, locale
+numbers, local times and their DST rule, stable ids) is :mod:`tradelake.sources.atas_cells`.
 Format facts this parser relies on (from real exports):
 
 * Sheets ``Statistics``, ``Journal`` (one row per flat-to-flat trade) and ``Executions`` (fills).
@@ -14,10 +15,9 @@ Format facts this parser relies on (from real exports):
 * The header language decides how text numbers and dates are read: in a French export a lone
   comma is a decimal comma and dates are day-first.
 
-Speed: each sheet is read once (``header_row=0``, types inferred from every row, since a text
-cell after the sampled rows would otherwise be nulled silently), the Journal on a second thread.
-Only when a title row pushes the header down are the columns text, and then they are converted
-from text. All work is vectorised (polars; numpy for the id hash).
+Speed: the Journal sheet is read, converted and handed to the ingest job (to be staged) on a
+second thread while the longer Executions sheet loads. All work is vectorised (polars; numpy for
+the id hash).
 
 Rows that cannot be parsed at all are quarantined with their original text; the rest go on to
 ``staging.validate``. A file that is not an ATAS export raises ``SourceFormatError`` with one
@@ -26,12 +26,10 @@ line naming the file and the fix.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, cast
 
 import fastexcel
 import polars as pl
@@ -50,92 +48,27 @@ from tradelake.sources.atas_cells import (
     to_utc,
     trade_ids,
 )
+from tradelake.sources.atas_sheets import (
+    EXECUTIONS,
+    JOURNAL,
+    Sheet,
+    find_sheets,
+    open_workbook,
+    read_sheet,
+)
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.staging.quarantine import Quarantine
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW
 
-# fastexcel warns for every all-empty column (ATAS leaves ``Comment`` empty in most exports);
-# that is expected here, and the parser types such columns itself.
-logging.getLogger("fastexcel").setLevel(logging.ERROR)
-
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_HEADER_SEARCH_ROWS = 30
-_TYPE_SAMPLE = 1000  # rows fastexcel guesses column types from (its schema_sample_rows default)
 _JOURNAL_NUMBERS = ("open_price", "open_volume", "close_price", "close_volume", "price_pnl",
                     "profit_ticks", "pnl")  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Layout:
-    """One sheet's columns: key -> (English label, French label, other synonyms...)."""
-
-    labels: Mapping[str, tuple[str, ...]]
-    required: tuple[str, ...]
-    anchors: tuple[str, ...]  # a row with none of these filled is a blank or totals row
-    # Typed columns are empty in ordinary exports (the Journal's open trades): read with types
-    # from every row at once rather than guess, find nulls, and read again (see ``_load``).
-    sparse: bool = False
-    lookup: dict[str, str] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        pairs = {normalize_label(n): k for k, names in self.labels.items() for n in names}
-        object.__setattr__(self, "lookup", pairs)
-
-
-SHEETS: dict[str, tuple[str, ...]] = {
-    "executions": ("Executions", "Exécutions", "Execution", "Fills"),
-    "journal": ("Journal", "Journal commercial", "Journal de trading", "Trading journal", "Trades"),
-    "statistics": ("Statistics", "Statistiques", "Stats"),
-}
-_SHARED = {
-    "account": ("Account", "Compte", "Account name", "Nom du compte"),
-    "instrument": ("Instrument", "Outil", "Symbol", "Symbole", "Security", "Ticker"),
-}
-EXECUTIONS = Layout(
-    labels={
-        **_SHARED,
-        "direction": ("Direction", "Sens", "Side", "Côté", "Achat/Vente", "Buy/Sell"),
-        "volume": ("Volume", "Volume", "Quantity", "Quantité", "Qty", "Size", "Contracts", "Lots"),
-        "price": ("Price", "Prix", "Fill price", "Prix d'exécution", "Execution price"),
-        "time": ("Time", "Heure", "Date/time", "Date et heure", "Execution time"),
-        "exchange_id": ("Exchange ID", "ID d'échange", "ID de l'échange", "ID échange",
-                        "ExchangeId", "Execution ID", "ID d'exécution", "Fill ID"),
-        "commission": ("Commission", "Commission", "Commissions", "Fee", "Fees", "Frais"),
-        "order_id": ("Order ID", "ID de l'ordre", "ID d'ordre", "ID ordre", "OrderId",
-                     "N° d'ordre"),
-    },
-    required=("account", "instrument", "direction", "volume", "price", "time", "exchange_id"),
-    anchors=("time", "direction", "exchange_id", "instrument"),
-)  # fmt: skip
-JOURNAL = Layout(
-    labels={
-        **_SHARED,
-        "open_ts": ("Open time", "Heure d'ouverture", "Entry time", "Heure d'entrée"),
-        "open_price": ("Open price", "Prix d'ouverture", "Entry price", "Prix d'entrée"),
-        "open_volume": ("Open volume", "Volume d'ouverture", "Entry volume", "Volume d'entrée"),
-        "close_ts": ("Close time", "Heure de clôture", "Exit time", "Heure de sortie",
-                     "Heure de fermeture"),
-        "close_price": ("Close price", "Prix de clôture", "Exit price", "Prix de sortie",
-                        "Prix de fermeture"),
-        "close_volume": ("Close volume", "Volume de clôture", "Exit volume", "Volume de sortie",
-                         "Volume de fermeture"),
-        "price_pnl": ("Price PnL", "PnL prix", "Price P&L", "P&L prix", "PnL (prix)"),
-        "profit_ticks": ("Profit (ticks)", "Profit (ticks)", "Profit ticks", "Profit (tics)"),
-        "pnl": ("PnL", "PnL", "P&L", "P/L", "Profit", "Résultat"),
-        "comment": ("Comment", "Commentaire", "Comments", "Commentaires", "Note", "Notes"),
-    },
-    required=("account", "instrument", "open_ts", "open_price", "open_volume", "close_ts",
-              "close_price"),
-    anchors=("open_ts", "open_price", "instrument"),
-    sparse=True,
-)  # fmt: skip
 _DIRECTIONS = {
     **{normalize_label(w): 1 for w in ("Buy", "B", "Bought", "Long", "Achat", "Acheter", "Acheté")},
     **{normalize_label(w): -1 for w in ("Sell", "S", "Sold", "Short", "Vente", "Vendre", "Vendu")},
 }
-_ENGLISH = {normalize_label(v[0]) for t in (EXECUTIONS, JOURNAL) for v in t.labels.values()}
-_FRENCH = {normalize_label(v[1]) for t in (EXECUTIONS, JOURNAL) for v in t.labels.values()}
-_FRENCH -= _ENGLISH
 
 
 @dataclass
@@ -153,16 +86,6 @@ class ParsedWorkbook:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Sheet:
-    """A sheet's data rows under canonical column names, plus ``row_number``."""
-
-    name: str
-    frame: pl.DataFrame
-    extras: list[str]  # unknown columns, by their display label
-    french: bool  # French headers: a lone comma in a text number is a decimal comma
-
-
 def parse_workbook(
     data: bytes,
     *,
@@ -176,8 +99,8 @@ def parse_workbook(
     ``journal_ready`` gets the converted Journal sheet as soon as it is done (on the thread
     that read it), usually while the Executions sheet is still loading.
     """
-    reader = _open(data, name)
-    found = _find_sheets(reader.sheet_names)
+    reader = open_workbook(data, name)
+    found = find_sheets(reader.sheet_names)
     if "executions" not in found and "journal" not in found:
         raise SourceFormatError(
             f"{name} has no Executions or Journal sheet (found: {', '.join(reader.sheet_names)}); "
@@ -193,15 +116,13 @@ def parse_workbook(
         # not shared across threads, and only that thread touches the journal's quarantine.
         pending = (
             pool.submit(
-                _journal_sheet, _open(data, name), journal, name, timezone,
+                _journal_sheet, open_workbook(data, name), journal, name, timezone,
                 quarantine[ATAS_JOURNAL.name], journal_notes, journal_ready,
             )
             if journal
             else None
         )  # fmt: skip
-        if executions and (
-            sheet := _read_sheet(reader, executions, EXECUTIONS, name, parsed.notes)
-        ):
+        if executions and (sheet := read_sheet(reader, executions, EXECUTIONS, name, parsed.notes)):
             parsed.trades = _executions(sheet, timezone, quarantine[TRADES_RAW.name])
         if pending and (frame := pending.result()) is not None:
             parsed.journal = frame
@@ -259,183 +180,7 @@ def point_value_notes(journal: pl.DataFrame, instruments: InstrumentTable) -> li
     ]
 
 
-def _open(data: bytes, name: str) -> fastexcel.ExcelReader:
-    """Open the workbook, or say in one line what the file is instead and how to get an .xlsx."""
-    if not data.startswith((b"PK\x03\x04", bytes.fromhex("d0cf11e0a1b11ae1"))):
-        raise SourceFormatError(
-            f"{name} is not an Excel workbook ({_sniff(data)}); export it again from ATAS as .xlsx"
-        )
-    try:
-        return fastexcel.read_excel(data)
-    except Exception as exc:  # fastexcel raises several unrelated types for a broken container
-        raise SourceFormatError(
-            f"{name} is a damaged, truncated or password-protected workbook ({_first_line(exc)}); "
-            "copy it again or export it again from ATAS as .xlsx"
-        ) from exc
-
-
-def _sniff(data: bytes) -> str:
-    if not data.strip():
-        return "the file is empty"
-    for encoding in ("utf-8-sig", "utf-16"):
-        try:
-            lines = data[:4096].decode(encoding).strip().splitlines()
-        except UnicodeDecodeError:
-            continue
-        if lines and lines[0].lstrip().startswith("<"):
-            return "looks like HTML or XML text"
-        return (
-            "looks like CSV text"
-            if lines and any(s in lines[0] for s in ";,\t")
-            else "looks like plain text"
-        )
-    return "unrecognised binary content"
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:160]
-
-
-def _find_sheets(names: Sequence[str]) -> dict[str, str]:
-    lookup = {normalize_label(s): k for k, synonyms in SHEETS.items() for s in synonyms}
-    found: dict[str, str] = {}
-    for sheet in names:
-        key = lookup.get(normalize_label(sheet))
-        if key is not None:
-            found.setdefault(key, sheet)
-    return found
-
-
-def _read_sheet(
-    reader: fastexcel.ExcelReader, sheet: str, layout: Layout, file: str, notes: list[str]
-) -> _Sheet | None:
-    """Read a sheet once, find its header (row 1, or lower under a title) and name its columns."""
-    where = f"{file} sheet {sheet}"
-    try:
-        frame = _load(reader, sheet, guess=not layout.sparse)
-    except Exception as exc:  # a corrupt sheet part surfaces here, not at open
-        raise SourceFormatError(
-            f"{where} cannot be read ({_first_line(exc)}); export it again from ATAS"
-        ) from exc
-    if frame.width == 0:
-        notes.append(f"{where} is empty")
-        return None
-    start, labels = _find_header(frame, layout)
-    keys = _keys(labels, layout)
-    french = any(normalize_label(v) in _FRENCH for v in labels)
-    missing = [k for k in layout.required if k not in keys]
-    if missing:
-        shown = ", ".join(filter(None, map(display_label, labels))) or "nothing"
-        raise SourceFormatError(
-            f"{where} has no '{layout.labels[missing[0]][int(french)]}' column "
-            f"(found: {shown}); re-export with all columns visible"
-        )
-    frame, extras = _name_columns(frame.slice(start), keys, labels)
-    if extras:
-        notes.append(f"{where}: kept unknown column(s) {', '.join(extras)} in 'extra'")
-    frame = frame.with_row_index("row_number", offset=start + 2).cast({"row_number": pl.Int64})
-    return _Sheet(sheet, _drop_summary_rows(frame, layout, where, notes), extras, french)
-
-
-def _load(reader: fastexcel.ExcelReader, sheet: str, *, guess: bool) -> pl.DataFrame:
-    """The sheet as a frame, column types guessed from its first rows (``guess``) and checked,
-    else taken from every row.
-
-    fastexcel guesses each column's type from a sample and turns a later cell that does not
-    fit (a text number in a number column, a text date in a date column) into null, silently.
-    So a typed column with a null in a sheet longer than the sample is read again with types
-    from every row (mixed columns then come back as text, which the cell parsers read).
-    Guessing first saves about 10% of the read of a clean 200,000-row sheet, and loading it
-    eagerly as Arrow another 5%.
-    """
-    options: dict[str, Any] = {
-        "header_row": 0, "whitespace_as_null": True, "skip_whitespace_tail_rows": True,
-    }  # fmt: skip
-    sample = _TYPE_SAMPLE if guess else None
-    frame = _eager(reader.load_sheet(sheet, schema_sample_rows=sample, eager=True, **options))
-    if guess and frame.height > _TYPE_SAMPLE and _typed_nulls(frame):
-        frame = _eager(reader.load_sheet(sheet, schema_sample_rows=None, eager=True, **options))
-    return frame
-
-
-def _eager(batch: Any) -> pl.DataFrame:
-    """``load_sheet(eager=True)`` returns a pyarrow RecordBatch: as a polars frame."""
-    return cast(pl.DataFrame, pl.from_arrow(batch))
-
-
-def _typed_nulls(frame: pl.DataFrame) -> bool:
-    typed = [name for name, dtype in frame.schema.items() if dtype != pl.String]
-    return bool(typed) and frame.select(pl.col(typed).null_count()).sum_horizontal().item() > 0
-
-
-def _find_header(frame: pl.DataFrame, layout: Layout) -> tuple[int, list[str]]:
-    """(data rows to skip, header labels): row 1, or the best-matching row under a title."""
-    labels = ["" if c.startswith("__UNNAMED__") else c for c in frame.columns]
-    head = frame.head(_HEADER_SEARCH_ROWS).iter_rows()
-    rows = [["" if v is None else str(v) for v in row] for row in head]
-    scores = [_score(row, layout) for row in rows]
-    if not scores or max(scores) <= _score(labels, layout):
-        return 0, labels
-    best = scores.index(max(scores))
-    return best + 1, rows[best]
-
-
-def _name_columns(
-    frame: pl.DataFrame, keys: list[str | None], labels: list[str]
-) -> tuple[pl.DataFrame, list[str]]:
-    """Canonical keys for known columns, display labels for extras; blank empty columns dropped."""
-    names = [
-        k or display_label(v) or f"column {i + 1}"
-        for i, (k, v) in enumerate(zip(keys, labels, strict=True))
-    ]
-    frame = frame.rename(dict(zip(frame.columns, _unique(names), strict=True)))
-    unnamed = {n for n, v in zip(frame.columns, labels, strict=True) if not display_label(v)}
-    blank = [n for n in unnamed if n not in keys and frame[n].null_count() == frame.height]
-    extras = [n for n, k in zip(frame.columns, keys, strict=True) if k is None and n not in blank]
-    return frame.drop(blank), extras
-
-
-def _score(labels: Sequence[str], layout: Layout) -> int:
-    return len({layout.lookup.get(normalize_label(v)) for v in labels} - {None})
-
-
-def _keys(labels: Sequence[str], layout: Layout) -> list[str | None]:
-    keys: list[str | None] = []
-    for label in labels:
-        key = layout.lookup.get(normalize_label(label))
-        keys.append(key if key not in keys else None)  # a repeated header is kept as extra
-    return keys
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    for i, name in enumerate(names):
-        seen[name] = seen.get(name, 0) + 1
-        names[i] = name if seen[name] == 1 else f"{name} ({seen[name]})"
-    return names
-
-
-def _drop_summary_rows(
-    frame: pl.DataFrame, layout: Layout, where: str, notes: list[str]
-) -> pl.DataFrame:
-    """Blank rows vanish; a totals row (no time, id or instrument, yet not blank) gets a note."""
-    anchored = pl.any_horizontal(
-        [pl.col(k).is_not_null() for k in layout.anchors if k in frame.columns]
-    )
-    if frame.select(anchored.all()).item():
-        return frame
-    content = pl.any_horizontal(
-        [pl.col(c).is_not_null() for c in frame.columns if c != "row_number"]
-    )
-    summary = frame.filter(~anchored & content)["row_number"].to_list()
-    if summary:
-        rows = ", ".join(map(str, summary[:5]))
-        notes.append(f"{where}: skipped {len(summary)} totals row(s) (row {rows})")
-    return frame.filter(anchored)
-
-
-def _executions(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
+def _executions(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
     """Executions rows -> TRADES_RAW: qty signed by Direction; commission 0.0 without a column."""
     f, french, n = sheet.frame, sheet.french, sheet.frame.height
     volume, volume_error = cell_numbers(f["volume"], "volume", french)
@@ -482,7 +227,7 @@ def _journal_sheet(
     ready: Callable[[pl.DataFrame, Quarantine], None] | None,
 ) -> pl.DataFrame | None:
     """The Journal sheet read and converted (None when it is empty), handed to ``ready``."""
-    sheet = _read_sheet(reader, sheet_name, JOURNAL, file, notes)
+    sheet = read_sheet(reader, sheet_name, JOURNAL, file, notes)
     if sheet is None:
         return None
     journal = _journal(sheet, timezone, quarantine)
@@ -491,7 +236,7 @@ def _journal_sheet(
     return journal
 
 
-def _journal(sheet: _Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
+def _journal(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
     """Journal rows -> ATAS_JOURNAL; optional columns (P&L, ticks, comment) null when absent."""
     f, french = sheet.frame, sheet.french
     names, instrument_error = _symbols(f["instrument"])
