@@ -35,8 +35,6 @@ logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 
 _HEADER_SEARCH_ROWS = 30
-
-
 _TYPE_SAMPLE = 1000  # rows fastexcel guesses column types from (its schema_sample_rows default)
 
 
@@ -113,11 +111,7 @@ JOURNAL = Layout(
 
 
 _ENGLISH = {normalize_label(v[0]) for t in (EXECUTIONS, JOURNAL) for v in t.labels.values()}
-
-
 _FRENCH = {normalize_label(v[1]) for t in (EXECUTIONS, JOURNAL) for v in t.labels.values()}
-
-
 _FRENCH -= _ENGLISH
 
 
