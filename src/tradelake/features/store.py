@@ -36,8 +36,8 @@ from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
+from tradelake.staging.quality import QUALITY_SCHEMA
 from tradelake.staging.recent import PENDING, file_stamp
-from tradelake.staging.writer import QUALITY_SCHEMA
 from tradelake.tables import TABLES, TableSpec
 
 

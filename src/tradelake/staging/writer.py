@@ -31,25 +31,13 @@ import polars as pl
 from tradelake import atomic_files
 from tradelake.errors import StagingError
 from tradelake.landing import LandingObject
+from tradelake.staging.quality import quality_frame
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.recent import DEFAULT_BYTES, RecentParts
 from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
 STATE_DIR = "_state"
-QUALITY_SCHEMA: dict[str, pl.DataType] = {
-    "landing_id": pl.Utf8(),
-    "source": pl.Utf8(),
-    "original_name": pl.Utf8(),
-    "ingest_ts": UTC_TS,
-    "table_name": pl.Utf8(),
-    "rows_in": pl.Int64(),
-    "passed": pl.Int64(),
-    "staged": pl.Int64(),
-    "unchanged": pl.Int64(),
-    "quarantined": pl.Int64(),
-    "quarantined_by_rule": pl.Utf8(),  # JSON object: rule -> rows
-}
 
 
 @dataclass(frozen=True)
@@ -205,28 +193,9 @@ class StagingWriter:
         )
 
     def record_quality(self, obj: LandingObject, results: Mapping[str, StageResult]) -> None:
-        """The data-quality result of one landing object: per table, rows in, passed, staged
-        (new or changed), unchanged, and quarantined in all and by rule (DESIGN §5)."""
-        rows = [
-            {
-                "landing_id": obj.landing_id,
-                "source": obj.source,
-                "original_name": obj.original_name,
-                "ingest_ts": obj.ingest_ts,
-                "table_name": table,
-                "rows_in": r.rows_in,
-                "passed": r.rows_in - r.quarantined,
-                "staged": r.staged,
-                "unchanged": r.unchanged,
-                "quarantined": r.quarantined,
-                "quarantined_by_rule": json.dumps(r.quarantine_rules, sort_keys=True),
-            }
-            for table, r in results.items()
-        ]
-        frame = pl.DataFrame(rows, schema=QUALITY_SCHEMA)
-        atomic_files.write_parquet(
-            self.quality_dir / f"part-{obj.landing_id}.parquet", frame, StagingError
-        )
+        """Write the data-quality result of one landing object (:mod:`staging.quality`)."""
+        target = self.quality_dir / f"part-{obj.landing_id}.parquet"
+        atomic_files.write_parquet(target, quality_frame(obj, results), StagingError)
 
     @property
     def quality_dir(self) -> Path:
