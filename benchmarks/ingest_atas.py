@@ -156,6 +156,7 @@ def pandas_baseline(path: Path, out: Path) -> float:
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     """Warm up, then time every contender ``--repeat`` times in a rotating order."""
+    load_before = round(os.getloadavg()[0], 2)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     path = cached_export(workdir, args.fills, args.seed, console)
@@ -211,6 +212,8 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             "polars": pl.__version__,
             "duckdb": duckdb.__version__,
             "fastexcel": fastexcel.__version__,
+            # 1-minute load average before and after: other work on the machine skews ratios.
+            "load_before_after": [load_before, round(os.getloadavg()[0], 2)],
         },
         "times_s": times,
         "best_s": best,
@@ -232,7 +235,8 @@ def report(result: dict[str, Any], console: Console) -> None:
         f"{result['fills']:,} fills, export {result['export_bytes'] / 1e6:.1f} MB, "
         f"best of {result['repeat']}; {machine['cpus']} CPUs, Python {machine['python']}, "
         f"polars {machine['polars']}, duckdb {machine['duckdb']}, "
-        f"fastexcel {machine['fastexcel']}"
+        f"fastexcel {machine['fastexcel']}; load average {machine['load_before_after'][0]} "
+        f"before, {machine['load_before_after'][1]} after"
     )
     labels = {
         "ours": "ours: Platform.ingest (land+parse+validate+stage+refresh)",
