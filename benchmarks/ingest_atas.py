@@ -108,13 +108,7 @@ def ours_by_stage(path: Path, home: Path) -> dict[str, float]:
 
     with stage("land"):
         data = path.read_bytes()
-        obj = env.landing.put(
-            data,
-            source=source.name,
-            name=path.name,
-            content_type=source.content_type,
-            attributes={"timezone": TIMEZONE},
-        ).obj
+        obj = ingest_job.land(env, source, path, data, timezone=TIMEZONE)
     with stage("parse"):
         context = ingest_job.parse_context(obj, env.instruments)
         parsed = source.parse(data, obj.original_name, context)
@@ -128,6 +122,7 @@ def ours_by_stage(path: Path, home: Path) -> dict[str, float]:
             table: env.staging.stage(TABLES[table], frame, obj, parsed.quarantine[table])
             for table, frame in valid.items()
         }
+        env.staging.record_quality(obj, staged)
         env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in staged.items()})
     with stage("refresh"):
         platform_.features.refresh()

@@ -105,11 +105,7 @@ def _build_and_write(
             built.set_exception(exc)
             raise
         built.set_result(frame)
-    return write_table_file(target, frame)
-
-
-def write_table_file(target: Path, frame: pl.DataFrame) -> Path:
-    """Write one derived table (the store syncs the filesystem before it commits the view)."""
+    # The store syncs the filesystem before it commits the view over this file.
     return atomic_files.write_parquet(target, frame, FeatureStoreError)
 
 

@@ -37,7 +37,7 @@ from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
 from tradelake.staging.quality import QUALITY_SCHEMA
-from tradelake.staging.recent import PENDING, file_stamp
+from tradelake.staging.recent import PENDING, current_stamp, file_stamp
 from tradelake.tables import TABLES, TableSpec
 
 
@@ -142,7 +142,7 @@ class FeatureStore:
         plan = _Plan()
         for spec in TABLES.values():
             files = [str(p) for p in self.staging.files(spec.name)]
-            stamps = {f: _stamp_or_pending(f) for f in files}
+            stamps = {f: current_stamp(f) or PENDING for f in files}
             known = _catalog(con, spec)
             fresh = [f for f, stamp in stamps.items() if known.get(f) != stamp]
             removed = [f for f in known if f not in stamps]
@@ -322,13 +322,6 @@ class _Once:
         fn, self._fn = self._fn, None
         if fn is not None:
             fn()
-
-
-def _stamp_or_pending(path: str) -> str:
-    try:
-        return file_stamp(Path(path))
-    except FileNotFoundError:
-        return PENDING  # still being written behind
 
 
 def _catalog(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[str, str]:

@@ -89,15 +89,23 @@ def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
         data = _read(path)
     except TradelakeError as exc:
         return FileResult(str(path), None, "error", error=str(exc))
-    put = env.landing.put(
+    obj = land(env, source, path, data, timezone=timezone)
+    crash_point("after_landing")
+    return process_object(env, obj, data, source, path=str(path))
+
+
+def land(
+    env: IngestEnv, source: SourceDef, path: Path, data: bytes, *, timezone: str
+) -> LandingObject:
+    """Put a dropped file's bytes in landing, with the time zone its parse needs (replay reads
+    it back from the object's attributes)."""
+    return env.landing.put(
         data,
         source=source.name,
         name=path.name,
         content_type=source.content_type,
         attributes={"timezone": timezone},
-    )
-    crash_point("after_landing")
-    return process_object(env, put.obj, data, source, path=str(path))
+    ).obj
 
 
 def process_object(

@@ -65,7 +65,7 @@ class RecentParts:
         pieces: list[pl.DataFrame] = []
         unknown: list[str] = []
         for path, entry in known.items():
-            if entry is not None and (entry[0] == PENDING or entry[0] == _stamp_or_none(path)):
+            if entry is not None and (entry[0] == PENDING or entry[0] == current_stamp(path)):
                 pieces.append(entry[1])
             else:
                 unknown.append(path)
@@ -92,7 +92,8 @@ class RecentParts:
             self._bytes -= int(entry[1].estimated_size())
 
 
-def _stamp_or_none(path: str) -> str | None:
+def current_stamp(path: str | Path) -> str | None:
+    """:func:`file_stamp`, or None while the file does not exist (yet: written behind)."""
     try:
         return file_stamp(Path(path))
     except FileNotFoundError:
