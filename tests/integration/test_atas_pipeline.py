@@ -10,18 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fixtures.atas import EXECUTIONS_EN, export, fill, workbook
+from fixtures.atas import EXECUTIONS_EN, export, fill, ingest_export, workbook
 from tradelake.jobs.watch import FolderWatcher
 from tradelake.platform import Platform
-
-
-def _ingest(home: Path, name: str, data: bytes, tz: str) -> Platform:
-    path = home / name
-    path.write_bytes(data)
-    platform = Platform.open(home)
-    report = platform.ingest([path], tz=tz)
-    assert [r.status for r in report.files] == ["ingested"], report.files[0].error
-    return platform
 
 
 def test_daily_pnl_of_a_position_held_across_the_session_open(home: Path) -> None:
@@ -40,7 +31,7 @@ def test_daily_pnl_of_a_position_held_across_the_session_open(home: Path) -> Non
              exchange_id="E3", commission=0.62),
     ]  # fmt: skip
     data = workbook({"Executions": [list(EXECUTIONS_EN), *rows]})
-    platform = _ingest(home, "hand.xlsx", data, "America/Chicago")
+    platform = ingest_export(home, "hand.xlsx", data, "America/Chicago")
     daily = platform.daily_pnl()
     assert daily.select("session_date", "gross_pnl", "commission", "net_pnl", "fills",
                         "round_trips").rows() == [
@@ -54,7 +45,7 @@ def test_daily_pnl_of_a_position_held_across_the_session_open(home: Path) -> Non
 
 def test_clean_export_reconciles_with_its_journal_and_matches_truth(home: Path) -> None:
     data, truth = export(fills=800, seed=31, timezone="America/New_York")
-    platform = _ingest(home, "clean.xlsx", data, "America/New_York")
+    platform = ingest_export(home, "clean.xlsx", data, "America/New_York")
     trades = platform.sql("SELECT exchange_id, timestamp, qty, price FROM trades")
     expected = truth.fills.select("exchange_id", "timestamp", "qty", "price")
     assert trades.sort("exchange_id").equals(expected.sort("exchange_id"))
@@ -69,7 +60,7 @@ def test_clean_export_reconciles_with_its_journal_and_matches_truth(home: Path) 
 
 def test_bad_rows_are_quarantined_with_reasons_never_dropped(home: Path) -> None:
     data, truth = export(fills=500, seed=32, timezone="Europe/Paris", mess=True)
-    platform = _ingest(home, "messy.xlsx", data, "Europe/Paris")
+    platform = ingest_export(home, "messy.xlsx", data, "Europe/Paris")
     quarantined = platform.staging.quarantined("trades_raw")
     assert quarantined.height >= truth.rejects.filter(pl.col("table") == "trades_raw").height > 0
     assert quarantined["reason"].null_count() == 0
@@ -110,7 +101,7 @@ def test_a_journal_staged_early_is_removed_when_the_executions_sheet_fails(home:
     assert platform.sql("SELECT count(*) FROM journal").item() == 0
     # The fixed re-export then goes through as a new file.
     good, _ = export(fills=300, seed=8)
-    fixed = _ingest(home, "fixed.xlsx", good, "UTC")
+    fixed = ingest_export(home, "fixed.xlsx", good, "UTC")
     assert fixed.sql("SELECT count(*) FROM journal").item() == truth.journal.height
 
 
@@ -190,7 +181,7 @@ def test_a_partition_that_cannot_be_written_fails_its_file_only(
 def test_each_ingest_records_its_data_quality_result(home: Path) -> None:
     """DESIGN §5: rows in, passed and quarantined by rule, per landing object and table."""
     data, _ = export(fills=500, seed=33, timezone="UTC", mess=True)
-    platform = _ingest(home, "messy.xlsx", data, "UTC")
+    platform = ingest_export(home, "messy.xlsx", data, "UTC")
     quality = platform.sql("SELECT * FROM data_quality ORDER BY table_name")
     assert quality["table_name"].to_list() == ["atas_journal", "trades_raw"]
     for row in quality.iter_rows(named=True):
@@ -204,7 +195,7 @@ def test_each_ingest_records_its_data_quality_result(home: Path) -> None:
     # The same file again adds no result; a corrected re-export says what changed.
     assert platform.ingest([home / "messy.xlsx"], tz="UTC").files[0].status == "duplicate"
     corrected, _ = export(fills=500, seed=33, timezone="UTC", mess=True, correction="price")
-    platform = _ingest(home, "corrected.xlsx", corrected, "UTC")
+    platform = ingest_export(home, "corrected.xlsx", corrected, "UTC")
     quality = platform.sql(
         "SELECT original_name, staged, unchanged FROM data_quality "
         "WHERE table_name = 'trades_raw' ORDER BY ingest_ts"

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from fixtures.atas import export
+from fixtures.atas import export, ingest_export
 from tradelake.analytics import pnl
 from tradelake.platform import Platform
 
@@ -21,12 +21,7 @@ DERIVED = ("round_trips", "daily_pnl", "open_positions", "journal_stats", "journ
 
 
 def _ingest(home: Path, name: str, data: bytes) -> Platform:
-    path = home / name
-    path.write_bytes(data)
-    platform = Platform.open(home)
-    report = platform.ingest([path], tz=TZ)
-    assert [r.status for r in report.files] == ["ingested"], report.files[0].error
-    return platform
+    return ingest_export(home, name, data, TZ)
 
 
 def _kinds(platform: Platform) -> dict[str, str]:
