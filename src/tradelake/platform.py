@@ -143,21 +143,18 @@ class Platform:
 
     def data_quality(self, *, rejected_only: bool = False, last: int = 20) -> pl.DataFrame:
         """The newest data-quality results (one row per ingested object and table)."""
-        where = "WHERE quarantined > 0" if rejected_only else ""
-        try:
-            return self.features.query(
-                "SELECT ingest_ts, original_name, source, table_name, rows_in, passed, staged, "
-                f"unchanged, quarantined, quarantined_by_rule FROM data_quality {where} "
-                "ORDER BY ingest_ts DESC, original_name, table_name LIMIT ?",
-                [last],
-            )
-        except FeatureStoreError as exc:
-            if "data_quality does not exist" not in str(exc):
-                raise
+        if not self.features.has("data_quality"):
             raise FeatureStoreError(
                 "this store has no data-quality results yet (it was built before they were "
                 "recorded): run `tradelake replay` to record them for the files already ingested"
-            ) from exc
+            )
+        where = "WHERE quarantined > 0" if rejected_only else ""
+        return self.features.query(
+            "SELECT ingest_ts, original_name, source, table_name, rows_in, passed, staged, "
+            f"unchanged, quarantined, quarantined_by_rule FROM data_quality {where} "
+            "ORDER BY ingest_ts DESC, original_name, table_name LIMIT ?",
+            [last],
+        )
 
     def sql(self, query: str) -> pl.DataFrame:
         """A read-only query against the feature store."""

@@ -132,6 +132,14 @@ class FeatureStore:
         finally:
             con.close()
 
+    def has(self, name: str) -> bool:
+        """Whether ``main.<name>`` exists (a table or a view) in the store."""
+        con = self.connect(read_only=True)
+        try:
+            return _relation_kind(con, "main", name) is not None
+        finally:
+            con.close()
+
     def table(self, name: str) -> pl.DataFrame:
         """A whole feature table (quoted, so only existing table names resolve)."""
         return self.query(f'SELECT * FROM "{name}"')
