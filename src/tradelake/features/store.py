@@ -109,8 +109,9 @@ class FeatureStore:
         try:
             con.execute("BEGIN TRANSACTION")
             _ensure_catalog(con)
-            plan = self._plan(con, rebuild_all)
-            rebuilt = self._rebuild(con, plan, written)
+            relations = _Relations(con)
+            plan = self._plan(relations, rebuild_all)
+            rebuilt = self._rebuild(relations, plan, written)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -136,7 +137,7 @@ class FeatureStore:
         """Whether ``main.<name>`` exists (a table or a view) in the store."""
         con = self.connect(read_only=True)
         try:
-            return _relation_kind(con, "main", name) is not None
+            return _Relations(con).kind("main", name) is not None
         finally:
             con.close()
 
@@ -144,17 +145,18 @@ class FeatureStore:
         """A whole feature table (quoted, so only existing table names resolve)."""
         return self.query(f'SELECT * FROM "{name}"')
 
-    def _plan(self, con: duckdb.DuckDBPyConnection, rebuild_all: bool) -> _Plan:
+    def _plan(self, relations: _Relations, rebuild_all: bool) -> _Plan:
         """What changed since the last refresh, and whether each changed table's latest rows
         can stay a view, decided from staging (and its memory) without touching DuckDB state."""
         plan = _Plan()
+        catalog = _catalog(relations.con)
         for spec in TABLES.values():
             files = [str(p) for p in self.staging.files(spec.name)]
             stamps = {f: current_stamp(f) or PENDING for f in files}
-            known = _catalog(con, spec)
+            known = catalog.get(spec.name, {})
             fresh = [f for f, stamp in stamps.items() if known.get(f) != stamp]
             removed = [f for f in known if f not in stamps]
-            kind = _relation_kind(con, "main", spec.latest)
+            kind = relations.kind("main", spec.latest)
             plan.files[spec.name] = files
             plan.loaded += len(fresh)
             plan.removed += len(removed)
@@ -164,7 +166,7 @@ class FeatureStore:
             plan.kinds[spec.name] = kind
         return plan
 
-    def _apply(self, con: duckdb.DuckDBPyConnection, plan: _Plan) -> None:
+    def _apply(self, relations: _Relations, plan: _Plan) -> None:
         """Point DuckDB at the staged files of ``plan``: wait for writes behind, then
         ``staging.<table>`` views and the ``main.<latest>`` relations of changed tables."""
         self.staging.flush()
@@ -172,23 +174,19 @@ class FeatureStore:
             on_disk = {str(p): file_stamp(p) for p in self.staging.files(spec.name)}
             if sorted(on_disk) != plan.files[spec.name]:
                 raise _StagingChanged(spec.name)
-            if spec.name in plan.changed or _relation_kind(con, "staging", spec.name) is None:
-                _replace_relation(
-                    con, "staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk)
-                )
-                _record_catalog(con, spec, on_disk)
-        _replace_relation(con, "main", "data_quality", "VIEW", self._quality_sql())
+            if spec.name in plan.changed or relations.kind("staging", spec.name) is None:
+                relations.replace("staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk))
+                _record_catalog(relations.con, spec, on_disk)
+        relations.replace("main", "data_quality", "VIEW", self._quality_sql())
         for name in plan.changed:
             spec = TABLES[name]
             if plan.kinds[name] == "VIEW":
                 rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
-                _replace_relation(con, "main", spec.latest, "VIEW", rows)
+                relations.replace("main", spec.latest, "VIEW", rows)
             else:
-                _build_ranked_latest(con, spec)
+                _build_ranked_latest(relations, spec)
 
-    def _rebuild(
-        self, con: duckdb.DuckDBPyConnection, plan: _Plan, written: dict[str, Path]
-    ) -> list[str]:
+    def _rebuild(self, relations: _Relations, plan: _Plan, written: dict[str, Path]) -> list[str]:
         """Rebuild what depends on the changed tables; record each derived file in
         ``written``. DuckDB is pointed at the staged files when a builder first needs SQL, or
         at the end: builders of tables whose latest rows are a view over staging read those
@@ -199,11 +197,11 @@ class FeatureStore:
             for name, files in plan.files.items()
             if files and plan.kinds[name] == "VIEW"
         }
-        sql_ready = _Once(partial(self._apply, con, plan))
+        sql_ready = _Once(partial(self._apply, relations, plan))
         rebuilt = [TABLES[name].latest for name in plan.changed]
         with ThreadPoolExecutor(2, thread_name_prefix="feature-write") as writer:
             context = BuildContext(
-                con,
+                relations.con,
                 sql_ready,
                 self.instruments,
                 self.tables_dir,
@@ -226,9 +224,8 @@ class FeatureStore:
         if files:
             atomic_files.sync_filesystem(self.tables_dir)  # durable before the commit
         for name, path in files.items():
-            _replace_relation(
-                con, "main", name, "VIEW", f"SELECT * FROM read_parquet({_sql_text(path)})"
-            )
+            rows = f"SELECT * FROM read_parquet({_sql_text(path)})"
+            relations.replace("main", name, "VIEW", rows)
         return rebuilt
 
     def _quality_sql(self) -> str:
@@ -332,11 +329,12 @@ class _Once:
             fn()
 
 
-def _catalog(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT file, stamp FROM staging._files WHERE table_name = ?", [spec.name]
-    ).fetchall()
-    return dict(rows)
+def _catalog(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """table -> {staged file: its stamp} as the last committed refresh saw them."""
+    catalog: dict[str, dict[str, str]] = {}
+    for table, file, stamp in con.execute("SELECT * FROM staging._files").fetchall():
+        catalog.setdefault(table, {})[file] = stamp
+    return catalog
 
 
 def _record_catalog(
@@ -350,12 +348,11 @@ def _record_catalog(
         )
 
 
-def _build_ranked_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+def _build_ranked_latest(relations: _Relations, spec: TableSpec) -> None:
     """``main.<latest>`` as a table: each key's row with the highest version, then ingest_ts."""
     rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
     key = ", ".join(f'"{c}"' for c in spec.natural_key)
-    _replace_relation(
-        con,
+    relations.replace(
         "main",
         spec.latest,
         "TABLE",
@@ -364,32 +361,31 @@ def _build_ranked_latest(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> Non
     )
 
 
-def _replace_relation(
-    con: duckdb.DuckDBPyConnection,
-    schema: str,
-    name: str,
-    kind: Literal["TABLE", "VIEW"],
-    select: str,
-) -> None:
-    """``CREATE OR REPLACE`` a table or view, dropping one of the other kind first (DuckDB
-    refuses to replace a view with a table or the reverse)."""
-    existing = _relation_kind(con, schema, name)
-    if existing is not None and existing != kind:
-        con.execute(f'DROP {existing} {schema}."{name}"')
-    con.execute(f'CREATE OR REPLACE {kind} {schema}."{name}" AS {select}')
+class _Relations:
+    """The tables and views of a connection, read from DuckDB's catalog once and kept current
+    by :meth:`replace`: a catalog query costs a few milliseconds, and a refresh asks about
+    every relation it touches at least once."""
 
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        # duckdb_tables()/duckdb_views() answer in a tenth of the time information_schema
+        # takes; fetchall drains the result, which DuckDB wants before the next call.
+        rows = con.execute(
+            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+        self._kinds: dict[tuple[str, str], Literal["TABLE", "VIEW"]] = {
+            (schema, name): "VIEW" if kind == "VIEW" else "TABLE" for schema, name, kind in rows
+        }
 
-def _relation_kind(
-    con: duckdb.DuckDBPyConnection, schema: str, name: str
-) -> Literal["TABLE", "VIEW"] | None:
-    # duckdb_tables()/duckdb_views() answer in a tenth of the time information_schema takes;
-    # fetchall drains the result, which DuckDB wants before the next call.
-    rows = con.execute(
-        "SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = $1 AND table_name = $2 "
-        "UNION ALL SELECT 'VIEW' FROM duckdb_views() "
-        "WHERE NOT internal AND schema_name = $1 AND view_name = $2",
-        [schema, name],
-    ).fetchall()
-    if not rows:
-        return None
-    return "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+    def kind(self, schema: str, name: str) -> Literal["TABLE", "VIEW"] | None:
+        return self._kinds.get((schema, name))
+
+    def replace(self, schema: str, name: str, kind: Literal["TABLE", "VIEW"], select: str) -> None:
+        """``CREATE OR REPLACE`` a table or view, dropping one of the other kind first
+        (DuckDB refuses to replace a view with a table or the reverse)."""
+        existing = self.kind(schema, name)
+        if existing is not None and existing != kind:
+            self.con.execute(f'DROP {existing} {schema}."{name}"')
+        self.con.execute(f'CREATE OR REPLACE {kind} {schema}."{name}" AS {select}')
+        self._kinds[(schema, name)] = kind
