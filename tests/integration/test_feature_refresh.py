@@ -115,7 +115,7 @@ def test_each_derived_table_keeps_one_file_the_one_its_view_reads(home: Path) ->
     [
         "tradelake.features.trading.reconcile.reconcile_journal",
         # computed on the writer thread (a deferred frame): its error still rolls back
-        "tradelake.features.trading.stats.journal_statistics",
+        "tradelake.features.trading.stats.statistics_table",
     ],
 )
 def test_a_failed_rebuild_keeps_the_committed_tables_and_leaves_no_file(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import polars as pl
-
 from tradelake.analytics import pnl, reconcile, stats
 from tradelake.features.definitions import BuildContext, feature
 
@@ -24,7 +22,10 @@ def build_round_trips(ctx: BuildContext) -> None:
     ctx.replace("round_trips", report.round_trips)
     ctx.replace("daily_pnl", report.daily)
     ctx.replace("open_positions", report.open_positions)
-    ctx.replace("journal_stats", partial(_all_statistics, report.round_trips))
+    statistics = partial(
+        stats.statistics_table, report.round_trips, STAT_DIMENSIONS, ctx.instruments
+    )
+    ctx.replace("journal_stats", statistics)
 
 
 @feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
@@ -34,20 +35,3 @@ def build_reconciliation(ctx: BuildContext) -> None:
     # Matched on the writer thread while the store points DuckDB at the staged files.
     match = partial(reconcile.reconcile_journal, trips, journal, ctx.instruments)
     ctx.replace("journal_reconciliation", match)
-
-
-def _all_statistics(trips: pl.DataFrame) -> pl.DataFrame:
-    """Every grouping in one long table: ``dimension`` names the grouping, ``key`` its value."""
-    frames = []
-    for dimension in STAT_DIMENSIONS:
-        table = stats.journal_statistics(trips, by=dimension)
-        key = pl.col(dimension).cast(pl.Utf8) if dimension else pl.lit("all")
-        frames.append(
-            table.with_columns(
-                pl.lit(dimension or "all").alias("dimension"), key.alias("key")
-            ).drop([dimension] if dimension else [])
-        )
-    combined = pl.concat(frames, how="diagonal_relaxed")
-    return combined.select(
-        ["dimension", "key", *[c for c in combined.columns if c not in ("dimension", "key")]]
-    )

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
@@ -189,31 +190,55 @@ def stable_ids(keys: pl.Series) -> pl.Series:
     0x100000001b3), computed here with numpy one byte column at a time: about 10 ms per 200,000
     keys, where a per-key ``hashlib.blake2b`` loop takes 100-150 ms. A null key gives a null id.
     """
+    return _finish(keys, _fnv1a(keys, np.full(keys.len(), _FNV_OFFSET, dtype=np.uint64)))
+
+
+def trade_ids(accounts: pl.Series, exchange_ids: pl.Series) -> pl.Series:
+    """``trade_id``: stable id of account + U+001F + ``Exchange ID`` (which names the fill).
+
+    FNV-1a folds bytes left to right, so the state after ``account + U+001F`` is computed once
+    per account (an export has a handful) and the rows only fold their exchange id: the same
+    ids as hashing the joined key, in about a third of the time.
+    """
+    prefixes = (accounts + "\x1f").unique().drop_nulls()
+    states = _fnv1a(prefixes, np.full(prefixes.len(), _FNV_OFFSET, dtype=np.uint64))
+    start = accounts.replace_strict(
+        prefixes.str.head(-1), pl.Series(states.view(np.int64)), default=0, return_dtype=pl.Int64
+    )
+    hashes = _fnv1a(exchange_ids, start.to_numpy().view(np.uint64).copy())
+    keys_null = accounts.is_null() | exchange_ids.is_null()
+    return _finish(keys_null, hashes).alias("trade_id")
+
+
+def _fnv1a(keys: pl.Series, hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Fold each key's UTF-8 bytes into its FNV-1a state in ``hashes`` (updated in place; a
+    null key folds nothing)."""
     array = keys.cast(pl.Binary).fill_null(b"").to_arrow().cast(pa.large_binary())
     offsets = np.frombuffer(array.buffers()[1], np.int64)[
         array.offset : array.offset + len(array) + 1
     ]
     data = np.frombuffer(array.buffers()[2] or b"", np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    hashes = np.full(len(array), _FNV_OFFSET, dtype=np.uint64)
     width = int(lengths.max(initial=0))
     if len(array) and int(lengths.min()) == width:
         # Keys of one length (the usual export): a zero-copy byte matrix, no gathers.
         matrix = data[offsets[0] : offsets[-1]].reshape(len(array), width)
         for j in range(width):
-            hashes = (hashes ^ matrix[:, j]) * _FNV_PRIME
+            np.bitwise_xor(hashes, matrix[:, j], out=hashes)
+            np.multiply(hashes, _FNV_PRIME, out=hashes)
     else:
         for j in range(width):
             rows = np.flatnonzero(lengths > j)
             hashes[rows] = (hashes[rows] ^ data[starts[rows] + j]) * _FNV_PRIME
+    return hashes
+
+
+def _finish(keys: pl.Series, hashes: npt.NDArray[np.uint64]) -> pl.Series:
+    """The ids from final FNV-1a states: shifted right one bit, null where the key is null
+    (``keys`` is the keys, or a boolean series that is true where a key is null)."""
     ids = pl.Series(keys.name, (hashes >> np.uint64(1)).astype(np.int64))
-    return ids.set(keys.is_null(), None) if keys.has_nulls() else ids
-
-
-def trade_ids(accounts: pl.Series, exchange_ids: pl.Series) -> pl.Series:
-    """``trade_id``: stable id of account + U+001F + ``Exchange ID`` (which names the fill)."""
-    keys = pl.select(pl.concat_str([accounts, pl.lit("\x1f"), exchange_ids])).to_series()
-    return stable_ids(keys).alias("trade_id")
+    nulls = keys if keys.dtype == pl.Boolean else keys.is_null()
+    return ids.set(nulls, None) if nulls.any() else ids
 
 
 def journal_ids(frame: pl.DataFrame) -> pl.Series:
