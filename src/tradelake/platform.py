@@ -89,15 +89,21 @@ class Platform:
         processed marker, so the next ingest of it starts again).
         """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
+        files = ingest_job.expand_paths(paths)
+        env = self.ingest_env
         with self.staging.writing_behind():
-            results = ingest_job.ingest_paths(
-                self.ingest_env, paths, timezone=timezone, progress=progress
-            )
-            # Always refresh: it is incremental (a no-op when staging is unchanged), and it
-            # repairs a store left behind by a crash between staging and refresh even when
-            # every file is a duplicate now.
-            crash_point("before_refresh")
-            refresh = self.features.refresh()
+            results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
+            # The store is opened while the last file is parsed (it then stays locked for
+            # writing until the refresh ends, so not for the whole batch).
+            with self.features.connecting_ahead():
+                results += ingest_job.ingest_paths(
+                    env, files[-1:], timezone=timezone, progress=progress
+                )
+                # Always refresh: it is incremental (a no-op when staging is unchanged), and it
+                # repairs a store left behind by a crash between staging and refresh even when
+                # every file is a duplicate now.
+                crash_point("before_refresh")
+                refresh = self.features.refresh()
             failures = self.staging.flush()
         for result in results:
             if result.landing_id in failures and result.status == "ingested":

@@ -184,3 +184,26 @@ def test_staging_that_keeps_changing_under_a_refresh_is_a_clear_error(
     monkeypatch.undo()
     after = _derived(platform)
     assert all(before[name].equals(after[name]) for name in DERIVED)
+
+
+def test_a_connection_opened_ahead_is_used_by_the_refresh_or_closed(home: Path) -> None:
+    data, truth = export(fills=200, seed=47, timezone=TZ)
+    platform = _ingest(home, "x.xlsx", data)
+    store = platform.features
+    with store.connecting_ahead():
+        pass  # no refresh: the connection is closed on the way out, releasing the lock
+    assert platform.sql("SELECT count(*) FROM trades").item() == truth.fills.height
+
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect = store.connect
+
+    def counting(**kwargs: bool) -> duckdb.DuckDBPyConnection:
+        opened.append(connect(**kwargs))
+        return opened[-1]
+
+    store.connect = counting  # type: ignore[method-assign]
+    with store.connecting_ahead():
+        store.refresh(rebuild_all=True)
+        store.refresh()  # the second refresh opens its own
+    assert len(opened) == 2
+    assert platform.sql("SELECT count(*) FROM round_trips").item() > 0

@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-import fastexcel
 import polars as pl
 
 from tradelake.errors import SourceFormatError
@@ -116,7 +115,7 @@ def parse_workbook(
         # not shared across threads, and only that thread touches the journal's quarantine.
         pending = (
             pool.submit(
-                _journal_sheet, open_workbook(data, name), journal, name, timezone,
+                _journal_sheet, data, journal, name, timezone, instruments,
                 quarantine[ATAS_JOURNAL.name], journal_notes, journal_ready,
             )
             if journal
@@ -126,7 +125,7 @@ def parse_workbook(
             parsed.trades = _executions(sheet, timezone, quarantine[TRADES_RAW.name])
         if pending and (frame := pending.result()) is not None:
             parsed.journal = frame
-    parsed.notes += journal_notes + point_value_notes(parsed.journal, instruments)
+    parsed.notes += journal_notes
     return parsed
 
 
@@ -218,21 +217,24 @@ def _executions(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataF
 
 
 def _journal_sheet(
-    reader: fastexcel.ExcelReader,
+    data: bytes,
     sheet_name: str,
     file: str,
     timezone: str,
+    instruments: InstrumentTable,
     quarantine: Quarantine,
     notes: list[str],
     ready: Callable[[pl.DataFrame, Quarantine], None] | None,
 ) -> pl.DataFrame | None:
-    """The Journal sheet read and converted (None when it is empty), handed to ``ready``."""
-    sheet = read_sheet(reader, sheet_name, JOURNAL, file, notes)
+    """The Journal sheet read (with a reader of its own) and converted (None when it is empty),
+    handed to ``ready``, and its point values checked (:func:`point_value_notes`)."""
+    sheet = read_sheet(open_workbook(data, file), sheet_name, JOURNAL, file, notes)
     if sheet is None:
         return None
     journal = _journal(sheet, timezone, quarantine)
     if ready is not None:
         ready(journal, quarantine)
+    notes += point_value_notes(journal, instruments)
     return journal
 
 
