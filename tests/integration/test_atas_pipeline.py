@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 
 from fixtures.atas import EXECUTIONS_EN, export, fill, ingest_export, workbook
+from tradelake.errors import ValidationError
+from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs.watch import FolderWatcher
 from tradelake.platform import Platform
 
@@ -202,3 +204,26 @@ def test_each_ingest_records_its_data_quality_result(home: Path) -> None:
     )
     assert quality["original_name"].to_list() == ["messy.xlsx", "corrected.xlsx"]
     assert quality.row(1)[1:] == (1, quality.row(0)[1] - 1)
+
+
+def test_a_broken_table_contract_stages_nothing_and_raises(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract check runs beside staging; when it fails (a parser or rule bug), what the
+    table had staged is removed and the object is not marked processed."""
+
+    def broken(spec: object, frame: object) -> None:
+        raise ValidationError("trades_raw rows break the table contract (test)")
+
+    monkeypatch.setattr(ingest_job, "check_contract", broken)
+    data, _ = export(fills=300, seed=48)
+    path = home / "x.xlsx"
+    path.write_bytes(data)
+    platform = Platform.open(home)
+    with pytest.raises(ValidationError, match="test"):
+        platform.ingest([path])
+    assert platform.staging.files("trades_raw") == []
+    assert platform.staging.files("atas_journal") == []
+    monkeypatch.undo()
+    (result,) = Platform.open(home).ingest([path]).files
+    assert result.status == "ingested"

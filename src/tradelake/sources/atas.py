@@ -180,40 +180,65 @@ def point_value_notes(journal: pl.DataFrame, instruments: InstrumentTable) -> li
 
 
 def _executions(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFrame:
-    """Executions rows -> TRADES_RAW: qty signed by Direction; commission 0.0 without a column."""
+    """Executions rows -> TRADES_RAW: qty signed by Direction; commission 0.0 without a column.
+
+    The text columns and the trade ids convert on a second thread while the numbers and times
+    convert here (polars and numpy release the GIL): this runs between the end of the read and
+    the refresh, where nothing else can start.
+    """
     f, french, n = sheet.frame, sheet.french, sheet.frame.height
-    volume, volume_error = cell_numbers(f["volume"], "volume", french)
-    price, price_error = cell_numbers(f["price"], "price", french)
-    commission, commission_error = (
-        cell_numbers(f["commission"], "commission", french)
-        if "commission" in f.columns
-        else (pl.Series("commission", [0.0] * n, pl.Float64), None)
-    )
-    sign, direction_error = _directions(f["direction"])
-    local, time_error = local_times(f["time"], "time", french)
-    names, instrument_error = _symbols(f["instrument"])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atas-text") as pool:
+        pending_texts = pool.submit(_execution_texts, f)
+        volume, volume_error = cell_numbers(f["volume"], "volume", french)
+        price, price_error = cell_numbers(f["price"], "price", french)
+        commission, commission_error = (
+            cell_numbers(f["commission"], "commission", french)
+            if "commission" in f.columns
+            else (pl.Series("commission", [0.0] * n, pl.Float64), None)
+        )
+        sign, direction_error = _directions(f["direction"])
+        local, time_error = local_times(f["time"], "time", french)
+        timestamp = to_utc(local, timezone)
+        order_id, extra = cell_text(_optional(f, "order_id")), _extra(f, sheet.extras)
+        texts = pending_texts.result()
     reason = _first_error(
-        [instrument_error, direction_error, time_error, volume_error, _whole(volume, "volume"),
-         _contradiction(volume, sign), price_error, commission_error]
+        [texts.instrument_error, direction_error, time_error, volume_error,
+         _whole(volume, "volume"), _contradiction(volume, sign), price_error, commission_error]
     )  # fmt: skip
     side = pl.when(pl.col("s") > 0).then(pl.lit("buy")).when(pl.col("s") < 0).then(pl.lit("sell"))
     trades = pl.DataFrame(
         {
-            "account": cell_text(f["account"]),
-            **{c: names[c] for c in ("instrument", "symbol", "root", "exchange")},
-            "timestamp": to_utc(local, timezone),
+            "trade_id": texts.trade_id,
+            "account": texts.account,
+            **{c: texts.names[c] for c in ("instrument", "symbol", "root", "exchange")},
+            "timestamp": timestamp,
             "side": sign.to_frame("s").select(side).to_series(),
             "qty": (volume.abs().round(0) * sign).cast(pl.Int64, strict=False),
             "price": price,
             "commission": commission,
-            "exchange_id": cell_text(f["exchange_id"]),
-            "order_id": cell_text(_optional(f, "order_id")),
-            "extra": _extra(f, sheet.extras),
+            "exchange_id": texts.exchange_id,
+            "order_id": order_id,
+            "extra": extra,
         }
     )
     trades = _set_aside(f, trades, reason, sheet.name, quarantine)
-    trades = trades.with_columns(trade_ids(trades["account"], trades["exchange_id"]))
     return trades.select([pl.col(c).cast(t) for c, t in TRADES_RAW.content.items()])
+
+
+@dataclass(frozen=True)
+class _ExecutionTexts:
+    names: pl.DataFrame  # instrument, symbol, root, exchange
+    instrument_error: pl.Series | None
+    account: pl.Series
+    exchange_id: pl.Series
+    trade_id: pl.Series
+
+
+def _execution_texts(frame: pl.DataFrame) -> _ExecutionTexts:
+    names, instrument_error = _symbols(frame["instrument"])
+    account, exchange_id = cell_text(frame["account"]), cell_text(frame["exchange_id"])
+    trade_id = trade_ids(account, exchange_id)
+    return _ExecutionTexts(names, instrument_error, account, exchange_id, trade_id)
 
 
 def _journal_sheet(
