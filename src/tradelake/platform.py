@@ -85,8 +85,9 @@ class Platform:
 
         Partition files are written behind (:meth:`StagingWriter.writing_behind`): the refresh
         computes from the staged rows in memory while the last file's partitions are written.
-        A file whose partitions could not be written is reported as an error (it has no
-        processed marker, so the next ingest of it starts again).
+        A file whose partitions could not be written, or whose rows break a table contract, is
+        reported as an error (it has no processed marker, so the next ingest of it starts
+        again).
         """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
         files = ingest_job.expand_paths(paths)
@@ -109,8 +110,8 @@ class Platform:
             if result.landing_id in failures and result.status == "ingested":
                 result.status = "error"
                 result.error = (
-                    f"{result.path}: staging could not write its files "
-                    f"({failures[result.landing_id]}); fix the cause and ingest it again"
+                    f"{result.path}: staging failed ({failures[result.landing_id]}); "
+                    "fix the cause and ingest it again"
                 )
         return IngestReport(results, refresh)
 

@@ -12,9 +12,9 @@ import pytest
 
 from fixtures.atas import EXECUTIONS_EN, export, fill, ingest_export, workbook
 from tradelake.errors import ValidationError
-from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs.watch import FolderWatcher
 from tradelake.platform import Platform
+from tradelake.staging import writer as writer_module
 
 
 def test_daily_pnl_of_a_position_held_across_the_session_open(home: Path) -> None:
@@ -206,24 +206,29 @@ def test_each_ingest_records_its_data_quality_result(home: Path) -> None:
     assert quality.row(1)[1:] == (1, quality.row(0)[1] - 1)
 
 
-def test_a_broken_table_contract_stages_nothing_and_raises(
+def test_a_broken_table_contract_fails_the_file_and_stages_nothing(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The contract check runs beside staging; when it fails (a parser or rule bug), what the
-    table had staged is removed and the object is not marked processed."""
+    """Staging checks the contract beside its writes; when it fails (a parser or rule bug), the
+    file is an error, its staged rows are removed and it is not marked processed."""
 
     def broken(spec: object, frame: object) -> None:
         raise ValidationError("trades_raw rows break the table contract (test)")
 
-    monkeypatch.setattr(ingest_job, "check_contract", broken)
-    data, _ = export(fills=300, seed=48)
+    monkeypatch.setattr(writer_module, "check_contract", broken)
+    data, truth = export(fills=300, seed=48)
     path = home / "x.xlsx"
     path.write_bytes(data)
     platform = Platform.open(home)
-    with pytest.raises(ValidationError, match="test"):
-        platform.ingest([path])
+    report = platform.ingest([path])
+    (result,) = report.files
+    assert result.status == "error"
+    assert "break the table contract (test)" in (result.error or "")
     assert platform.staging.files("trades_raw") == []
     assert platform.staging.files("atas_journal") == []
+    assert platform.sql("SELECT count(*) FROM trades").item() == 0
+    assert platform.sql("SELECT count(*) FROM round_trips").item() == 0
     monkeypatch.undo()
     (result,) = Platform.open(home).ingest([path]).files
     assert result.status == "ingested"
+    assert platform.sql("SELECT count(*) FROM trades").item() == truth.fills.height

@@ -25,7 +25,7 @@ from tradelake.landing import LandingObject, LandingStore
 from tradelake.sources.base import ParseContext, SourceDef, source_for_path
 from tradelake.staging import StageResult, StagingWriter
 from tradelake.staging.quarantine import Quarantine
-from tradelake.staging.validate import check_contract, validate_frame
+from tradelake.staging.validate import validate_frame
 from tradelake.tables import TABLES
 
 Progress = Callable[[str], None]
@@ -176,20 +176,11 @@ def _stage_table(
     frame: pl.DataFrame,
     quarantine: Quarantine,
 ) -> StageResult:
-    """Validate one parsed table and stage its passing rows and its quarantine.
-
-    The table contract (pandera, a guard against parser and rule bugs: about 15 ms at 200,000
-    rows) is checked on a thread while the rows are versioned and handed to staging; a broken
-    contract removes what was staged before it raises.
-    """
+    """Validate one parsed table and stage its passing rows and its quarantine (staging checks
+    the table contract, beside its writes while writing behind)."""
     spec = TABLES[table]
     valid = validate_frame(spec, frame, quarantine, env.instruments, contract=False)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contract") as checker:
-        contract = checker.submit(check_contract, spec, valid)
-        staged = env.staging.stage(spec, valid, obj, quarantine)
-        if contract.exception() is not None:
-            env.staging.unstage(spec, obj)
-            contract.result()
+    staged = env.staging.stage(spec, valid, obj, quarantine)
     crash_point(f"after_stage:{table}")
     return staged
 

@@ -12,7 +12,10 @@ and a crash leaves no half file. Versions are assigned against what is already s
 
 During an ingest (:meth:`StagingWriter.writing_behind`) the files are written on background
 threads while the rows wait in memory (:mod:`tradelake.staging.recent`) for whatever reads them
-next; the processed marker still comes last, after the files and a filesystem sync.
+next; the processed marker still comes last, after the files and a filesystem sync. The table
+contract (:func:`~tradelake.staging.validate.check_contract`, the last gate before Parquet) is
+checked there too, beside the writes: a broken contract fails the object as a failed write
+does, and its files of that table are removed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -34,6 +38,7 @@ from tradelake.landing import LandingObject
 from tradelake.staging.quality import quality_frame
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.recent import DEFAULT_BYTES, RecentParts
+from tradelake.staging.validate import check_contract
 from tradelake.tables import UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
@@ -89,21 +94,27 @@ class StagingWriter:
                 behind.pool.shutdown()
 
     def flush(self) -> dict[str, str]:
-        """Wait for every write in flight, then write the deferred processed markers of the
-        objects whose files all made it; returns ``{landing_id: error}`` for those that did not
-        (this block's failures so far). Outside :meth:`writing_behind`: nothing to do."""
+        """Wait for every write and contract check in flight, then write the deferred processed
+        markers of the objects whose files all made it; returns ``{landing_id: error}`` for
+        those that did not (this block's failures so far). Outside :meth:`writing_behind`:
+        nothing to do."""
         behind = self._behind
         if behind is None:
             return {}
         with behind.lock:
             writes, behind.writes = behind.writes, {}
             markers, behind.markers = behind.markers, {}
+        wait([future for pending in writes.values() for _, _, future in pending])
         for landing_id, pending in writes.items():
-            for _, path, future in pending:
+            for table, path, future in pending:
                 error = future.exception()
-                if error is not None:
+                if error is None:
+                    continue
+                behind.failures.setdefault(landing_id, str(error))
+                if path is not None:
                     self.recent.forget(path)
-                    behind.failures.setdefault(landing_id, str(error))
+                else:  # a broken contract: none of the table's rows may be read
+                    self._remove_parts(table, landing_id)
         done = {i: summary for i, summary in markers.items() if i not in behind.failures}
         if done:
             atomic_files.sync_filesystem(self.root)
@@ -121,7 +132,9 @@ class StagingWriter:
         if behind is None:
             return on_disk
         with behind.lock:
-            pending = [p for ws in behind.writes.values() for t, p, _ in ws if t == table]
+            pending = [
+                p for ws in behind.writes.values() for t, p, _ in ws if t == table and p is not None
+            ]
         return sorted(set(on_disk).union(pending))
 
     def read_files(self, paths: Sequence[str | Path], columns: Sequence[str]) -> pl.DataFrame:
@@ -132,7 +145,12 @@ class StagingWriter:
     def stage(
         self, spec: TableSpec, frame: pl.DataFrame, obj: LandingObject, quarantine: Quarantine
     ) -> StageResult:
-        """Tag, version and write ``frame`` (already validated) and its quarantine."""
+        """Check the table contract of ``frame`` (rows that passed validation), then tag,
+        version and write it and its quarantine. While writing behind, the check runs beside
+        the writes (see the module docstring)."""
+        contract = self._check_behind(spec, frame, obj)
+        if contract is None:
+            check_contract(spec, frame)
         tagged = _tag(frame, spec, obj)
         versioned, unchanged = self._assign_versions(spec, tagged, obj.landing_id)
         written = self._write_partitions(spec, versioned, obj)
@@ -158,11 +176,30 @@ class StagingWriter:
                 ours = [w for w in writes if w[0] == spec.name]
                 writes[:] = [w for w in writes if w[0] != spec.name]
             wait([future for _, _, future in ours])
-        for base in (self.table_dir(spec.name), self.root / QUARANTINE_DIR / spec.name):
+        self._remove_parts(spec.name, obj.landing_id)
+
+    def _remove_parts(self, table: str, landing_id: str) -> None:
+        """Delete the staged and quarantined files of one landing object in one table."""
+        name = f"part-{landing_id}.parquet"
+        for base in (self.table_dir(table), self.root / QUARANTINE_DIR / table):
             for part in _parts(base):
-                if part.name == _part_path(base, date.min, obj).name:
+                if part.name == name:
                     self.recent.forget(part)
                     part.unlink(missing_ok=True)
+
+    def _check_behind(
+        self, spec: TableSpec, frame: pl.DataFrame, obj: LandingObject
+    ) -> Future[None] | None:
+        """Check ``frame``'s contract on the write-behind threads (None: not writing behind)."""
+        behind = self._behind
+        if behind is None:
+            return None
+        with behind.lock:
+            if behind.closed:
+                return None
+            future = behind.pool.submit(check_contract, spec, frame)
+            behind.writes.setdefault(obj.landing_id, []).append((spec.name, None, future))
+            return future
 
     def is_processed(self, landing_id: str) -> bool:
         """Whether every table of this landing object was staged (the last step of an ingest)."""
@@ -301,8 +338,9 @@ class _WritesBehind:
     """Partition writes in flight and the processed markers waiting for them."""
 
     pool: ThreadPoolExecutor
-    writes: dict[str, list[tuple[str, Path, Future[Path]]]] = field(default_factory=dict)
-    """landing id -> (table, file, write) for every partition file in flight"""
+    writes: dict[str, list[tuple[str, Path | None, Future[Any]]]] = field(default_factory=dict)
+    """landing id -> (table, file, write) for every partition file in flight, and (table,
+    None, check) for every table contract being checked"""
     markers: dict[str, dict[str, object]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
