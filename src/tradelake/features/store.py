@@ -61,7 +61,7 @@ class FeatureStore:
         self.path = Path(path)
         self.staging = staging
         self.instruments = instruments or InstrumentTable()
-        self._ahead: Future[duckdb.DuckDBPyConnection] | None = None
+        self._ahead: Future[_Transaction] | None = None
 
     @property
     def tables_dir(self) -> Path:
@@ -87,20 +87,23 @@ class FeatureStore:
 
     @contextmanager
     def connecting_ahead(self) -> Iterator[None]:
-        """Within the block, the connection the next :meth:`refresh` uses is opened on a thread.
+        """Within the block, the next :meth:`refresh` is opened and begun on a thread.
 
-        Opening the DuckDB file takes 10-30 ms; an ingest does it while it parses the last
-        export instead of after. The connection holds the file's write lock from then on, so
-        wrap only the work just before a refresh. One not used by a refresh is closed on exit.
+        Opening the DuckDB file, beginning the transaction and reading the catalog take 20-40
+        ms; an ingest does it while it parses the last export instead of after. The connection
+        holds the file's write lock from then on, so wrap only the work just before a refresh.
+        One not used by a refresh is rolled back and closed on exit.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="feature-connect") as pool:
-            self._ahead = pool.submit(self.connect)
+            self._ahead = pool.submit(self._begin)
             try:
                 yield
             finally:
                 ahead, self._ahead = self._ahead, None
                 if ahead is not None and ahead.exception() is None:
-                    ahead.result().close()
+                    con = ahead.result().con
+                    con.execute("ROLLBACK")
+                    con.close()
 
     def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
         """Load new or changed staging files and rebuild the feature tables that depend on them.
@@ -122,15 +125,24 @@ class FeatureStore:
                 "another process is writing this data home: run the command again when it is done"
             ) from exc
 
-    def _refresh(self, rebuild_all: bool) -> RefreshResult:
-        ahead, self._ahead = self._ahead, None
-        con = ahead.result() if ahead is not None else self.connect()
-        written: dict[str, Path] = {}
+    def _begin(self) -> _Transaction:
+        """A write connection with a refresh's transaction begun and the catalog read."""
+        con = self.connect()
         try:
             con.execute("BEGIN TRANSACTION")
             _ensure_catalog(con)
-            relations = _Relations(con)
-            plan = self._plan(relations, rebuild_all)
+            return _Transaction(_Relations(con), _catalog(con))
+        except BaseException:
+            con.close()
+            raise
+
+    def _refresh(self, rebuild_all: bool) -> RefreshResult:
+        ahead, self._ahead = self._ahead, None
+        transaction = ahead.result() if ahead is not None else self._begin()
+        con, relations = transaction.con, transaction.relations
+        written: dict[str, Path] = {}
+        try:
+            plan = self._plan(transaction, rebuild_all)
             rebuilt = self._rebuild(relations, plan, written)
             con.execute("COMMIT")
         except BaseException:
@@ -165,18 +177,17 @@ class FeatureStore:
         """A whole feature table (quoted, so only existing table names resolve)."""
         return self.query(f'SELECT * FROM "{name}"')
 
-    def _plan(self, relations: _Relations, rebuild_all: bool) -> _Plan:
+    def _plan(self, transaction: _Transaction, rebuild_all: bool) -> _Plan:
         """What changed since the last refresh, and whether each changed table's latest rows
         can stay a view, decided from staging (and its memory) without touching DuckDB state."""
         plan = _Plan()
-        catalog = _catalog(relations.con)
         for spec in TABLES.values():
             files = [str(p) for p in self.staging.files(spec.name)]
             stamps = {f: current_stamp(f) or PENDING for f in files}
-            known = catalog.get(spec.name, {})
+            known = transaction.staged.get(spec.name, {})
             fresh = [f for f, stamp in stamps.items() if known.get(f) != stamp]
             removed = [f for f in known if f not in stamps]
-            kind = relations.kind("main", spec.latest)
+            kind = transaction.relations.kind("main", spec.latest)
             plan.files[spec.name] = files
             plan.loaded += len(fresh)
             plan.removed += len(removed)
@@ -191,9 +202,7 @@ class FeatureStore:
         ``staging.<table>`` views and the ``main.<latest>`` relations of changed tables."""
         self.staging.flush()
         for spec in TABLES.values():
-            on_disk = {str(p): file_stamp(p) for p in self.staging.files(spec.name)}
-            if sorted(on_disk) != plan.files[spec.name]:
-                raise _StagingChanged(spec.name)
+            on_disk = _stamps(spec, plan.files[spec.name])
             if spec.name in plan.changed or relations.kind("staging", spec.name) is None:
                 relations.replace("staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk))
                 _record_catalog(relations.con, spec, on_disk)
@@ -278,6 +287,16 @@ class FeatureStore:
         schema = TABLES[table].schema
         frame = self.staging.read_files(views[table], columns)
         return frame.select([pl.col(c).cast(schema[c]) for c in columns])
+
+
+def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:
+    """The stamps of the files a refresh planned from, now that they are written; a file gone
+    (a write behind failed) means the plan is stale. A file another process staged since is
+    left to the next refresh: the views name exactly the files this one computed from."""
+    try:
+        return {f: file_stamp(Path(f)) for f in files}
+    except FileNotFoundError:
+        raise _StagingChanged(spec.name) from None
 
 
 def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
@@ -379,6 +398,19 @@ def _build_ranked_latest(relations: _Relations, spec: TableSpec) -> None:
         f"{rows} QUALIFY row_number() OVER (PARTITION BY {key} "
         "ORDER BY version DESC, ingest_ts DESC) = 1",
     )
+
+
+@dataclass(frozen=True)
+class _Transaction:
+    """A refresh's transaction once begun: its relations and, per staged table, the files
+    (and their stamps) the last committed refresh saw."""
+
+    relations: _Relations
+    staged: dict[str, dict[str, str]]
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.relations.con
 
 
 class _Relations:
