@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
 
 import polars as pl
 
@@ -31,8 +33,11 @@ class TableSpec:
     """The contract of one staged table.
 
     ``content`` are the business columns (compared to decide versions); ``natural_key``
-    identifies the same real-world record across deliveries; ``date_column`` drives the
-    ``date=`` partition.
+    identifies the same real-world record across deliveries; ``date_column`` drives the date
+    partition and ``partition`` its span, sized to how the table arrives: ``day``
+    (``date=YYYY-MM-DD``) for feeds pulled a day or less at a time, ``month``
+    (``month=YYYY-MM``) for exports that span months, whose daily files would hold a few
+    hundred rows each (see :meth:`partition_dir`).
     """
 
     name: str
@@ -41,6 +46,7 @@ class TableSpec:
     date_column: str
     hashed: tuple[str, ...] = field(default=())
     latest_name: str = ""
+    partition: Literal["day", "month"] = "day"
 
     @property
     def latest(self) -> str:
@@ -51,6 +57,17 @@ class TableSpec:
     def schema(self) -> dict[str, pl.DataType]:
         """Full staged schema: business columns then record tags."""
         return {**self.content, **RECORD_TAGS}
+
+    def partition_start(self, column: pl.Expr) -> pl.Expr:
+        """The first date of the partition each value of the date column falls in."""
+        day = column.dt.date()
+        return day.dt.truncate("1mo") if self.partition == "month" else day
+
+    def partition_dir(self, start: date | None) -> str:
+        """The hive folder of the partition starting on ``start`` (DESIGN §5)."""
+        if self.partition == "month" and start is not None:
+            return f"month={start:%Y-%m}"
+        return f"date={start}"
 
     @property
     def hash_columns(self) -> tuple[str, ...]:
@@ -78,6 +95,7 @@ TRADES_RAW = TableSpec(
     },
     natural_key=("trade_id",),
     date_column="timestamp",
+    partition="month",  # an ATAS export spans months: ~1,000 fills a day for an active desk
 )
 
 ATAS_JOURNAL = TableSpec(
@@ -104,6 +122,7 @@ ATAS_JOURNAL = TableSpec(
     natural_key=("journal_id",),
     date_column="open_ts",
     latest_name="journal",
+    partition="month",
 )
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (TRADES_RAW, ATAS_JOURNAL)}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -64,9 +65,32 @@ def test_restaging_the_same_object_is_idempotent(tmp_path: Path) -> None:
     _stage(tmp_path, writer, frame, b"same")  # e.g. re-run after a crash before the marker
     after = writer.read("trades_raw")
     assert before.sort("exchange_id").equals(after.sort("exchange_id"))
-    assert len(writer.files("trades_raw")) == 2  # one file per date partition
+    assert len(writer.files("trades_raw")) == 1  # one file per (object, month): both in November
     files = [str(p) for p in writer.files("trades_raw")]
-    assert all("date=2025-11-0" in f and "source=atas" in f for f in files)
+    assert all("month=2025-11" in f and "source=atas" in f for f in files)
+
+
+def test_partitions_span_what_the_table_says_and_older_spans_stay_readable(
+    tmp_path: Path,
+) -> None:
+    writer = StagingWriter(tmp_path / "staging")
+    landing = LandingStore(str(tmp_path / "landing"))
+    frame = _fills([5000.0, 5001.0, 5002.0], ["e1", "e2", "e3"]).with_columns(
+        timestamp=pl.Series(
+            [datetime(2025, 10, 31, 23, tzinfo=UTC), datetime(2025, 11, 1, tzinfo=UTC),
+             datetime(2025, 11, 30, tzinfo=UTC)]
+        )
+    )  # fmt: skip
+    monthly = landing.put(b"m", source="atas", name="m.xlsx").obj
+    writer.stage(TRADES_RAW, frame, monthly, Quarantine("trades_raw"))
+    daily_spec = replace(TRADES_RAW, partition="day")  # e.g. files staged before the change
+    daily = landing.put(b"d", source="atas", name="d.xlsx").obj
+    writer.stage(daily_spec, frame.with_columns(price=pl.lit(4000.0)), daily, Quarantine("t"))
+    folders = sorted(p.parent.parent.name for p in writer.files("trades_raw"))
+    assert folders == [
+        "date=2025-10-31", "date=2025-11-01", "date=2025-11-30", "month=2025-10", "month=2025-11",
+    ]  # fmt: skip
+    assert writer.read("trades_raw").height == 6
 
 
 def test_quarantine_keeps_rows_and_reasons(tmp_path: Path) -> None:

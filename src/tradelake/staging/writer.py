@@ -2,13 +2,18 @@
 
 Layout (DESIGN §5)::
 
-    <staging>/<table>/date=YYYY-MM-DD/source=<src>/part-<landing_id>.parquet
+    <staging>/<table>/date=YYYY-MM-DD/source=<src>/part-<landing_id>.parquet   (daily tables)
+    <staging>/<table>/month=YYYY-MM/source=<src>/part-<landing_id>.parquet     (monthly ones)
     <staging>/_quarantine/<table>/date=YYYY-MM-DD/source=<src>/part-<landing_id>.parquet
 
 One file per (landing object, partition), named after the landing id and written to a temp name
 then renamed: re-processing the same landing object rewrites the same files with the same bytes,
-and a crash leaves no half file. Versions are assigned against what is already staged from
-*other* landing objects, so re-processing after a crash assigns the same versions again.
+and a crash leaves no half file. The partition's span is the table's
+(:attr:`~tradelake.tables.TableSpec.partition`): every file costs about a millisecond to write
+and again to open on every read, so a file of a few hundred rows is mostly overhead; the
+quarantine is partitioned by the day the object was ingested. Versions are assigned against
+what is already staged from *other* landing objects, so re-processing after a crash assigns the
+same versions again.
 
 During an ingest (:meth:`StagingWriter.writing_behind`) the files are written on background
 threads while the rows wait in memory (:mod:`tradelake.staging.recent`) for whatever reads them
@@ -26,7 +31,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -291,16 +295,15 @@ class StagingWriter:
     ) -> list[Path]:
         if frame.height == 0:
             return []
-        dates = frame.get_column(spec.date_column).dt.date().alias("__date")
-        parts = frame.select(*spec.schema, dates).partition_by(
-            "__date", as_dict=True, include_key=False
+        starts = spec.partition_start(pl.col(spec.date_column)).alias("__partition")
+        parts = frame.select(*spec.schema, starts).partition_by(
+            "__partition", as_dict=True, include_key=False
         )
         jobs = [
-            (_part_path(self.table_dir(spec.name), day, obj), part)
-            for (day,), part in parts.items()
+            (_part_path(self.table_dir(spec.name), spec.partition_dir(start), obj), part)
+            for (start,), part in parts.items()
         ]
-        # An export spans hundreds of dates: hundreds of small files, each costing about 1.5 ms
-        # in polars' writer whatever the codec or statistics; polars releases the GIL.
+        # Polars releases the GIL while it writes.
         behind = self._behind
         if behind is not None:
             with behind.lock:
@@ -330,7 +333,7 @@ class StagingWriter:
             return
         rows = quarantine.frame().with_columns(_record_tags(obj))
         base = self.root / QUARANTINE_DIR / spec.name
-        _atomic_write(_part_path(base, obj.ingest_ts.date(), obj), rows)
+        _atomic_write(_part_path(base, f"date={obj.ingest_ts.date()}", obj), rows)
 
 
 @dataclass
@@ -365,13 +368,15 @@ def _record_tags(obj: LandingObject) -> list[pl.Expr]:
     ]
 
 
-def _part_path(base: Path, day: date, obj: LandingObject) -> Path:
-    """``<base>/date=YYYY-MM-DD/source=<src>/part-<landing_id>.parquet`` (DESIGN §5)."""
-    return base / f"date={day}" / f"source={obj.source}" / f"part-{obj.landing_id}.parquet"
+def _part_path(base: Path, partition: str, obj: LandingObject) -> Path:
+    """``<base>/<partition>/source=<src>/part-<landing_id>.parquet`` (DESIGN §5)."""
+    return base / partition / f"source={obj.source}" / f"part-{obj.landing_id}.parquet"
 
 
 def _parts(base: Path) -> list[Path]:
-    return sorted(base.glob("date=*/source=*/part-*.parquet")) if base.exists() else []
+    """Every staged file under ``base``, whatever the span of its partition (``date=`` or
+    ``month=``: a table whose span changed keeps reading the files staged before)."""
+    return sorted(base.glob("*=*/source=*/part-*.parquet")) if base.exists() else []
 
 
 def _atomic_write(target: Path, frame: pl.DataFrame) -> Path:
