@@ -12,8 +12,6 @@ from functools import partial
 from tradelake.analytics import pnl, reconcile, stats
 from tradelake.features.definitions import BuildContext, feature
 
-STAT_DIMENSIONS: tuple[str | None, ...] = (None, "account", "instrument", "weekday", "hour")
-
 
 @feature("round_trips", depends_on=("trades_raw",))
 def build_round_trips(ctx: BuildContext) -> None:
@@ -22,9 +20,8 @@ def build_round_trips(ctx: BuildContext) -> None:
     ctx.replace("round_trips", report.round_trips)
     ctx.replace("daily_pnl", report.daily)
     ctx.replace("open_positions", report.open_positions)
-    statistics = partial(
-        stats.statistics_table, report.round_trips, STAT_DIMENSIONS, ctx.instruments
-    )
+    # Every grouping (overall, account, instrument, weekday, hour) in one long table.
+    statistics = partial(stats.statistics_table, report.round_trips, instruments=ctx.instruments)
     ctx.replace("journal_stats", statistics)
 
 
