@@ -1,0 +1,21 @@
+"""The queue seam (in-process by default, Kafka when configured); see :mod:`.base`."""
+
+from tradelake.stream.queue.base import (
+    QUEUES,
+    Consumer,
+    Message,
+    Queue,
+    QueueCapabilities,
+    open_queue,
+    register_queue,
+)
+
+__all__ = [
+    "QUEUES",
+    "Consumer",
+    "Message",
+    "Queue",
+    "QueueCapabilities",
+    "open_queue",
+    "register_queue",
+]
