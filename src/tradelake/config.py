@@ -40,8 +40,10 @@ url = "landing"
 url = "staging"
 
 [features]
-# The DuckDB feature store file.
+# The feature store's name: its published catalog is <stem>.catalog.json, its files <stem>.tables/.
 path = "features.duckdb"
+# Seconds a writer (ingest, refresh, replay) waits for another one to finish before giving up.
+lock_timeout = 600
 
 [s3]
 # endpoint_url = "http://127.0.0.1:9000"   # for S3-compatible stores; credentials come from
@@ -77,7 +79,7 @@ tracking_uri = ""
 _DEFAULTS: dict[str, Any] = {
     "landing": {"url": "landing"},
     "staging": {"url": "staging"},
-    "features": {"path": "features.duckdb"},
+    "features": {"path": "features.duckdb", "lock_timeout": 600},
     "s3": {},
     "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
     "instruments": {},
@@ -105,6 +107,17 @@ class Settings:
     @property
     def features_path(self) -> Path:
         return self.home / str(self.raw["features"]["path"])
+
+    @property
+    def lock_timeout(self) -> float:
+        """``[features] lock_timeout``: seconds a writer waits for another one."""
+        value = self.raw["features"].get("lock_timeout", 600)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(
+                f"[features] lock_timeout = {value!r} is not a number of seconds >= 0; "
+                "set it in tradelake.toml or TRADELAKE_FEATURES__LOCK_TIMEOUT."
+            )
+        return float(value)
 
     @property
     def input_dir(self) -> Path:

@@ -7,7 +7,8 @@ needs to know where anything lives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -27,6 +28,7 @@ from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
+from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
@@ -49,14 +51,16 @@ class IngestReport:
 class Platform:
     """Everything tradelake does, for one data home."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, notify: Progress | None = None) -> None:
         self.settings = settings
+        self.notify = notify
         # Screenshots ingested in this process are scored by the configured [vision] model.
         screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
 
     @classmethod
-    def open(cls, home: str | Path | None = None) -> Platform:
-        return cls(load_settings(home))
+    def open(cls, home: str | Path | None = None, *, notify: Progress | None = None) -> Platform:
+        """``notify`` gets the line a writer prints while it waits for another one."""
+        return cls(load_settings(home), notify=notify)
 
     @cached_property
     def instruments(self) -> InstrumentTable:
@@ -68,7 +72,33 @@ class Platform:
 
     @cached_property
     def staging(self) -> StagingWriter:
-        return StagingWriter(self.settings.staging_url)
+        """Staging at the folder the configured path resolves to now: after a replay that is a
+        new generation (``staging`` is then a link to it; see :mod:`tradelake.jobs.replay`)."""
+        return StagingWriter(Path(self.settings.staging_url).resolve())
+
+    @cached_property
+    def write_lock(self) -> WriteLock:
+        """The data home's write lock (:mod:`tradelake.write_lock`)."""
+        return WriteLock(
+            self.settings.home / LOCK_FILE,
+            timeout_s=self.settings.lock_timeout,
+            notify=self.notify,
+        )
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the write lock; within it, staging is the generation the store publishes.
+
+        A replay killed after publishing its new state but before re-linking ``staging`` is
+        finished here (the published catalog is the one switch), and a staging generation
+        another process's replay switched to since this object opened is picked up.
+        """
+        with self.write_lock.held():
+            replay_job.follow_published_staging(Path(self.settings.staging_url), self.features)
+            if Path(self.settings.staging_url).resolve() != self.staging.root:
+                for name in ("staging", "features"):
+                    self.__dict__.pop(name, None)
+            yield
 
     @cached_property
     def features(self) -> FeatureStore:
@@ -91,7 +121,13 @@ class Platform:
         """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
         files = ingest_job.expand_paths(paths)
+        with self.writing():
+            return self._ingest(files, timezone, progress)
+
+    def _ingest(self, files: list[Path], timezone: str, progress: Progress | None) -> IngestReport:
         env = self.ingest_env
+        # Processed markers are written when this block ends, after the refresh that serves
+        # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
             results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
             # The store is opened while the last file is parsed (it then stays locked for
@@ -116,10 +152,21 @@ class Platform:
         return IngestReport(results, refresh)
 
     def refresh(self) -> RefreshResult:
-        return self.features.refresh()
+        with self.writing():
+            return self.features.refresh()
 
     def replay(self, *, progress: Progress | None = None) -> replay_job.ReplayResult:
-        return replay_job.replay(self.ingest_env, self.features, progress=progress)
+        with self.writing():
+            try:
+                return replay_job.replay(
+                    self.ingest_env,
+                    self.features,
+                    Path(self.settings.staging_url),
+                    progress=progress,
+                )
+            finally:  # staging is a new generation now
+                for name in ("staging", "features"):
+                    self.__dict__.pop(name, None)
 
     def daily_pnl(
         self,

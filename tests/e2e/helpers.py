@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
+
+from tradelake.features import FeatureStore
+from tradelake.staging import StagingWriter
 
 FEATURE_TABLES = (
     "trades",
@@ -47,7 +49,9 @@ def json_out(result: subprocess.CompletedProcess[str]) -> Any:
 
 def snapshot(home: Path) -> dict[str, pl.DataFrame]:
     """Every feature table, volatile columns dropped, rows in a canonical order."""
-    con = duckdb.connect(str(home / "features.duckdb"), read_only=True)
+    con = FeatureStore(home / "features.duckdb", StagingWriter(home / "staging")).connect(
+        read_only=True
+    )
     try:
         tables = {}
         for name in FEATURE_TABLES:

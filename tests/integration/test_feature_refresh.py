@@ -14,6 +14,7 @@ import pytest
 
 from fixtures.atas import export, ingest_export
 from tradelake.analytics import pnl
+from tradelake.features import catalog
 from tradelake.platform import Platform
 
 TZ = "Europe/Paris"
@@ -25,11 +26,10 @@ def _ingest(home: Path, name: str, data: bytes) -> Platform:
 
 
 def _kinds(platform: Platform) -> dict[str, str]:
-    rows = platform.sql(
-        "SELECT table_name, table_type FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name IN ('trades', 'journal')"
-    ).rows()
-    return dict(rows)
+    """VIEW (over staging) or TABLE (ranked rows in a file of their own) per latest table."""
+    published = catalog.read(platform.features.catalog_path)
+    assert published is not None
+    return {name: published.relations[("main", name)].duck_kind for name in ("trades", "journal")}
 
 
 def _derived(platform: Platform) -> dict[str, pl.DataFrame]:
@@ -48,7 +48,7 @@ def test_latest_is_a_view_until_a_correction_then_a_ranked_table(home: Path) -> 
 
     corrected, fixed = export(fills=600, seed=41, timezone=TZ, correction="price")
     platform = _ingest(home, "corrected.xlsx", corrected)
-    assert _kinds(platform)["trades"] == "BASE TABLE"
+    assert _kinds(platform)["trades"] == "TABLE"
     trades = platform.sql("SELECT exchange_id, price, version FROM trades")
     assert trades.height == trades["exchange_id"].n_unique() == fixed.fills.height
     assert trades.filter(pl.col("version") == 2).height == 1
@@ -81,7 +81,7 @@ def test_a_refresh_with_nothing_new_loads_and_rebuilds_nothing(home: Path) -> No
     assert (again.files_loaded, again.tables_changed, again.rebuilt) == (0, (), ())
     after = _derived(platform)
     assert all(before[name].equals(after[name]) for name in DERIVED)
-    con = duckdb.connect(str(platform.features.path), read_only=True)
+    con = platform.features.connect(read_only=True)
     try:
         staged = con.execute("SELECT count(*) FROM staging.trades_raw").fetchone()
         trades = con.execute("SELECT count(*) FROM main.trades").fetchone()
@@ -95,7 +95,9 @@ def _derived_files(platform: Platform) -> dict[str, list[str]]:
     return {name: sorted(p.name for p in (root / name).glob("*.parquet")) for name in DERIVED}
 
 
-def test_each_derived_table_keeps_one_file_the_one_its_view_reads(home: Path) -> None:
+def test_a_replaced_derived_file_outlives_its_catalog_by_the_grace_then_goes(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data, _ = export(fills=300, seed=44, timezone=TZ)
     platform = _ingest(home, "x.xlsx", data)
     first = _derived_files(platform)
@@ -103,9 +105,17 @@ def test_each_derived_table_keeps_one_file_the_one_its_view_reads(home: Path) ->
     before = _derived(platform)
 
     platform.features.refresh(rebuild_all=True)
-    second = _derived_files(platform)
-    assert all(len(files) == 1 for files in second.values())
-    assert all(first[name] != second[name] for name in DERIVED)  # rewritten, old one removed
+    second = _derived_files(platform)  # the replaced file stays for readers of the old catalog
+    assert all(len(second[name]) == 2 and first[name][0] in second[name] for name in DERIVED)
+    published = catalog.read(platform.features.catalog_path)
+    assert published is not None
+    retired = {Path(f).parent.name: Path(f).name for f in published.retired}
+    assert all(retired[name] == first[name][0] for name in DERIVED)
+
+    monkeypatch.setattr(catalog, "RETIRED_GRACE_S", 0.0)  # no grace: deleted on the next commit
+    platform.features.refresh(rebuild_all=True)
+    third = _derived_files(platform)
+    assert all(len(files) == 1 and files[0] not in second[name] for name, files in third.items())
     after = _derived(platform)
     assert all(before[name].equals(after[name]) for name in DERIVED)
 
@@ -137,31 +147,6 @@ def test_a_failed_rebuild_keeps_the_committed_tables_and_leaves_no_file(
     assert all(before[name].equals(after[name]) for name in DERIVED)
 
 
-def test_a_store_whose_derived_tables_are_duckdb_tables_moves_to_files(home: Path) -> None:
-    """Stores written before derived tables became Parquet files hold them as tables."""
-    data, _ = export(fills=300, seed=46, timezone=TZ)
-    platform = _ingest(home, "x.xlsx", data)
-    before = _derived(platform)
-    con = duckdb.connect(str(platform.features.path))
-    try:
-        for name in DERIVED:
-            con.execute(f"CREATE TABLE old_{name} AS SELECT * FROM {name}")
-            con.execute(f"DROP VIEW {name}")
-            con.execute(f"ALTER TABLE old_{name} RENAME TO {name}")
-    finally:
-        con.close()
-    platform.features.refresh(rebuild_all=True)
-    kinds = dict(
-        platform.sql(
-            "SELECT table_name, table_type FROM information_schema.tables "
-            "WHERE table_schema = 'main'"
-        ).rows()
-    )
-    assert {kinds[name] for name in DERIVED} == {"VIEW"}
-    after = _derived(platform)
-    assert all(before[name].equals(after[name]) for name in DERIVED)
-
-
 def test_staging_that_keeps_changing_under_a_refresh_is_a_clear_error(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,7 +171,9 @@ def test_staging_that_keeps_changing_under_a_refresh_is_a_clear_error(
     assert all(before[name].equals(after[name]) for name in DERIVED)
 
 
-def test_a_connection_opened_ahead_is_used_by_the_refresh_or_closed(home: Path) -> None:
+def test_a_connection_opened_ahead_is_used_by_the_refresh_or_closed(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data, truth = export(fills=200, seed=47, timezone=TZ)
     platform = _ingest(home, "x.xlsx", data)
     store = platform.features
@@ -195,15 +182,16 @@ def test_a_connection_opened_ahead_is_used_by_the_refresh_or_closed(home: Path) 
     assert platform.sql("SELECT count(*) FROM trades").item() == truth.fills.height
 
     opened: list[duckdb.DuckDBPyConnection] = []
-    connect = store.connect
+    connect = catalog.connect
 
-    def counting(**kwargs: bool) -> duckdb.DuckDBPyConnection:
-        opened.append(connect(**kwargs))
+    def counting(published: catalog.Catalog | None) -> duckdb.DuckDBPyConnection:
+        opened.append(connect(published))
         return opened[-1]
 
-    store.connect = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(catalog, "connect", counting)
     with store.connecting_ahead():
         store.refresh(rebuild_all=True)
         store.refresh()  # the second refresh opens its own
     assert len(opened) == 2
+    monkeypatch.undo()
     assert platform.sql("SELECT count(*) FROM round_trips").item() > 0

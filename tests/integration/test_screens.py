@@ -15,6 +15,7 @@ import torch
 
 from fixtures.charts import LABELS, chart_png, write_charts
 from tradelake.errors import VisionError
+from tradelake.features import catalog
 from tradelake.features.embeddings import cache_dir, load_embeddings
 from tradelake.jobs.vision import ingest_frame
 from tradelake.ml.charts import CLASSES
@@ -98,7 +99,8 @@ def test_real_time_frames_keep_device_id_and_capture_time(home: Path) -> None:
 
 def test_embedding_cache_follows_the_table(home: Path, tmp_path: Path) -> None:
     platform = Platform.open(home)
-    platform.features.connect().close()  # a store without an img_signals table yet: empty
+    # a published store without an img_signals table yet: empty
+    catalog.publish(platform.features.catalog_path, catalog.Catalog())
     assert len(load_embeddings(platform.features)) == 0
     platform.ingest([write_charts(tmp_path / "a", LABELS[:2], corrupt=False)])
     first = load_embeddings(platform.features, columns=("signal",))

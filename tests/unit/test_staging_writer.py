@@ -176,7 +176,10 @@ def test_writes_behind_land_on_flush_and_a_closing_block_writes_in_place(tmp_pat
         assert writer.is_processed(first.landing_id)  # deferred, but known
         assert len(writer.files("trades_raw")) == 1  # in flight counts
         assert writer.flush() == {}
-        assert (writer.root / "_state" / "processed" / f"{first.landing_id}.json").exists()
+        # Written, but marked only when the block ends (after the refresh that serves it).
+        assert Path(writer.files("trades_raw")[0]).exists()
+        assert not (writer.root / "_state" / "processed" / f"{first.landing_id}.json").exists()
+        assert writer.is_processed(first.landing_id)
         # The block is ending (another thread still staging): that stage writes in place.
         behind = writer._behind
         assert behind is not None
@@ -186,3 +189,16 @@ def test_writes_behind_land_on_flush_and_a_closing_block_writes_in_place(tmp_pat
         writer.mark_processed(second.landing_id, {})
         assert (writer.root / "_state" / "processed" / f"{second.landing_id}.json").exists()
     assert writer.read("trades_raw").height == 2
+    assert (writer.root / "_state" / "processed" / f"{first.landing_id}.json").exists()
+
+
+def test_a_block_left_by_an_error_writes_no_deferred_marker(tmp_path: Path) -> None:
+    """A refresh that fails inside the block leaves the object unmarked: staged again next."""
+    writer = StagingWriter(tmp_path / "staging")
+    obj = LandingStore(str(tmp_path / "landing")).put(b"one", source="atas", name="a.xlsx").obj
+    with pytest.raises(RuntimeError, match="refresh failed"), writer.writing_behind():
+        writer.stage(TRADES_RAW, _fills([100.0], ["e1"]), obj, Quarantine("trades_raw"))
+        writer.mark_processed(obj.landing_id, {})
+        raise RuntimeError("refresh failed")
+    assert writer.read("trades_raw").height == 1
+    assert not writer.is_processed(obj.landing_id)

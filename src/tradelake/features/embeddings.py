@@ -82,7 +82,7 @@ def load_embeddings(
     condition = f"({condition}) AND {column} IS NOT NULL"
     selection = json.dumps([table, id_column, column, [*columns], condition, params], default=str)
     key = hashlib.sha256(selection.encode()).hexdigest()[:12]
-    stamp = _stamp(store.path)
+    stamp = _stamp(store.catalog_path)
     if use_cache and stamp is not None:
         known = _read_stamps(store, table).get(key, {})
         if known.get("stamp") == stamp and _cached(store, table, key, known.get("fingerprint")):
@@ -152,7 +152,7 @@ def _matrix(column: pa.ChunkedArray) -> NDArray[np.float32]:
 
 
 def _stamp(path: Path) -> str | None:
-    """Identity of the DuckDB file's current state; None when there is no store yet."""
+    """Identity of the published catalog (the store's state); None when there is no store yet."""
     parts = []
     for candidate in (path, path.with_name(path.name + ".wal")):
         try:

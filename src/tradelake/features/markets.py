@@ -38,27 +38,31 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @feature("macro_latest", depends_on=("macro_raw",))
 def build_macro_latest(ctx: BuildContext) -> None:
-    ctx.con.execute(
-        "CREATE OR REPLACE TABLE main.macro_latest AS "
-        "SELECT series_id, observation_date, value, realtime_start, realtime_end, learned_ts "
-        "FROM main.macro QUALIFY row_number() OVER (PARTITION BY series_id, observation_date "
-        "ORDER BY realtime_start DESC, learned_ts DESC) = 1"
+    ctx.replace(
+        "macro_latest",
+        ctx.frame(
+            "SELECT series_id, observation_date, value, realtime_start, realtime_end, learned_ts "
+            "FROM main.macro QUALIFY row_number() OVER (PARTITION BY series_id, observation_date "
+            "ORDER BY realtime_start DESC, learned_ts DESC) = 1"
+        ),
     )
 
 
 @feature("news_sentiment_daily", depends_on=("news_raw",))
 def build_news_sentiment_daily(ctx: BuildContext) -> None:
-    ctx.con.execute(
-        "CREATE OR REPLACE TABLE main.news_sentiment_daily AS "
-        "WITH stories AS (SELECT CAST(timezone('UTC', published) AS DATE) AS day, tickers, "
-        "  sentiment FROM main.news), "
-        "per_ticker AS (SELECT day, trim(unnest(string_split(tickers, ','))) AS ticker, "
-        "  sentiment FROM stories WHERE tickers IS NOT NULL), "
-        "combined AS (SELECT day, ticker, sentiment FROM per_ticker "
-        "  UNION ALL SELECT day, NULL AS ticker, sentiment FROM stories) "
-        "SELECT day, ticker, count(*) AS stories, avg(sentiment) AS mean_sentiment, "
-        "  min(sentiment) AS min_sentiment, max(sentiment) AS max_sentiment "
-        "FROM combined GROUP BY day, ticker ORDER BY day, ticker NULLS FIRST"
+    ctx.replace(
+        "news_sentiment_daily",
+        ctx.frame(
+            "WITH stories AS (SELECT CAST(timezone('UTC', published) AS DATE) AS day, tickers, "
+            "  sentiment FROM main.news), "
+            "per_ticker AS (SELECT day, trim(unnest(string_split(tickers, ','))) AS ticker, "
+            "  sentiment FROM stories WHERE tickers IS NOT NULL), "
+            "combined AS (SELECT day, ticker, sentiment FROM per_ticker "
+            "  UNION ALL SELECT day, NULL AS ticker, sentiment FROM stories) "
+            "SELECT day, ticker, count(*) AS stories, avg(sentiment) AS mean_sentiment, "
+            "  min(sentiment) AS min_sentiment, max(sentiment) AS max_sentiment "
+            "FROM combined GROUP BY day, ticker ORDER BY day, ticker NULLS FIRST"
+        ),
     )
 
 

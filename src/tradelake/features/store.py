@@ -1,24 +1,26 @@
 """The DuckDB feature store: incremental refresh from staging, latest versions, analytics.
 
-Two schemas live in one DuckDB file:
+Two schemas of views, all over Parquet files:
 
 - ``staging.<table>``: every staged row of every version, as a view over exactly the staged
-  Parquet files this refresh saw (tracked with size/mtime in ``staging._files``): a refresh
-  only re-points the view, so no staged row is copied, and a re-processed landing object,
-  whose files are replaced in place, never doubles rows.
-- ``main``: what analysts query: ``<latest>`` tables (highest ``version`` per natural key; a
-  view over staging while no key has a second row) and the derived feature tables of
-  :mod:`tradelake.features.definitions`, each a view over the Parquet file its last rebuild
-  wrote under ``<store>.tables/<name>/<refresh id>.parquet``.
+  Parquet files the last refresh saw (listed with size/mtime in the catalog): a refresh only
+  re-points the view, so no staged row is copied, and a re-processed landing object, whose
+  files are replaced in place, never doubles rows.
+- ``main``: what analysts query: ``<latest>`` (highest ``version`` per natural key; a view over
+  staging while no key has a second row, else over a Parquet file of the ranked rows) and the
+  derived feature tables of :mod:`tradelake.features.definitions`, each a view over the Parquet
+  file its last rebuild wrote under ``<store>.tables/<name>/<refresh id>.parquet``.
 
-A refresh runs in one transaction: a crash leaves the previous consistent state (a derived
-file written by a refresh that did not commit is never pointed at, and is deleted by the next
-refresh of that table, as is the file a committed refresh replaced). Analysts get read-only
-connections (:meth:`FeatureStore.query`), which DuckDB enforces.
+A refresh computes in a private in-memory DuckDB and commits by publishing the catalog
+(:mod:`tradelake.features.catalog`) in one rename: a crash leaves the previous state, and a file
+written by a refresh that did not publish is never pointed at (it is deleted by the next one).
+Readers (:meth:`FeatureStore.connect`, :meth:`FeatureStore.query`) build their views from the
+last published catalog, so they never wait for a writer and never fail because one is working.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,11 +35,11 @@ import polars as pl
 
 from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
+from tradelake.features import catalog
+from tradelake.features.catalog import Catalog, Relation
 from tradelake.features.definitions import DEFINITIONS, BuildContext
-from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
-from tradelake.staging.quality import QUALITY_SCHEMA
 from tradelake.staging.recent import PENDING, current_stamp, file_stamp
 from tradelake.tables import TABLES, TableSpec
 
@@ -53,15 +55,32 @@ class RefreshResult:
 
 
 class FeatureStore:
-    """One DuckDB file fed from one staging root."""
+    """The feature store of one data home, fed from one staging root.
+
+    ``path`` (``[features] path``, ``features.duckdb`` by default) names the store: its catalog
+    is ``features.catalog.json`` and its files are under ``features.tables/``. ``fresh=True``
+    starts from an empty store instead of the published one (replay builds a whole new state
+    and publishes it in one step).
+    """
 
     def __init__(
-        self, path: Path, staging: StagingWriter, instruments: InstrumentTable | None = None
+        self,
+        path: Path,
+        staging: StagingWriter,
+        instruments: InstrumentTable | None = None,
+        *,
+        fresh: bool = False,
     ) -> None:
         self.path = Path(path)
         self.staging = staging
         self.instruments = instruments or InstrumentTable()
+        self.fresh = fresh
         self._ahead: Future[_Transaction] | None = None
+
+    @property
+    def catalog_path(self) -> Path:
+        """The published state (:mod:`tradelake.features.catalog`): ``features.catalog.json``."""
+        return self.path.absolute().with_suffix(".catalog.json")
 
     @property
     def tables_dir(self) -> Path:
@@ -69,30 +88,33 @@ class FeatureStore:
         return self.path.absolute().with_suffix(".tables")
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A connection; read-only ones refuse every write (the analysts' kind)."""
-        if read_only and not self.path.exists():
+        """A private in-memory connection whose views read the last published state.
+
+        Nothing it does can change the store (its views and anything created in it live in
+        this connection's memory only). ``read_only=True`` refuses a home where nothing was
+        published yet; ``read_only=False`` then gives an empty connection.
+        """
+        published = catalog.read(self.catalog_path)
+        if published is None and read_only:
             raise FeatureStoreError(
-                f"no feature store at {self.path} yet; run `tradelake ingest` or `tradelake demo`."
+                f"no feature store at {self.catalog_path} yet; run `tradelake ingest` or "
+                "`tradelake demo`."
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
+            return catalog.connect(published)
+        except duckdb.Error as exc:
             raise FeatureStoreError(
-                f"cannot open {self.path} ({exc}); another tradelake process may be writing it."
+                f"cannot open the feature store {self.catalog_path} ({exc}); a file it names is "
+                "missing: run `tradelake replay` to rebuild it from landing."
             ) from exc
-        # Timestamps are UTC throughout; label them so, whatever the machine's zone is.
-        con.execute("SET TimeZone = 'UTC'")
-        return con
 
     @contextmanager
     def connecting_ahead(self) -> Iterator[None]:
         """Within the block, the next :meth:`refresh` is opened and begun on a thread.
 
-        Opening the DuckDB file, beginning the transaction and reading the catalog take 20-40
-        ms; an ingest does it while it parses the last export instead of after. The connection
-        holds the file's write lock from then on, so wrap only the work just before a refresh.
-        One not used by a refresh is rolled back and closed on exit.
+        Reading the catalog and creating its views in DuckDB take 20-40 ms; an ingest does it
+        while it parses the last export instead of after. One not used by a refresh is closed on
+        exit.
         """
         with ThreadPoolExecutor(1, thread_name_prefix="feature-connect") as pool:
             self._ahead = pool.submit(self._begin)
@@ -101,9 +123,7 @@ class FeatureStore:
             finally:
                 ahead, self._ahead = self._ahead, None
                 if ahead is not None and ahead.exception() is None:
-                    con = ahead.result().con
-                    con.execute("ROLLBACK")
-                    con.close()
+                    ahead.result().con.close()
 
     def refresh(self, *, rebuild_all: bool = False) -> RefreshResult:
         """Load new or changed staging files and rebuild the feature tables that depend on them.
@@ -126,12 +146,20 @@ class FeatureStore:
             ) from exc
 
     def _begin(self) -> _Transaction:
-        """A write connection with a refresh's transaction begun and the catalog read."""
-        con = self.connect()
+        """A private connection with the views of the state the refresh starts from (the
+        published one, or nothing when ``fresh``), and the published state."""
+        published = catalog.read(self.catalog_path)
+        start = None if self.fresh else published
+        con = catalog.connect(start)
         try:
-            con.execute("BEGIN TRANSACTION")
-            _ensure_catalog(con)
-            return _Transaction(_Relations(con), _catalog(con))
+            working = Catalog(
+                staged=dict(start.staged) if start else {},
+                relations=dict(start.relations) if start else {},
+                staging_root=self.staging.root.absolute(),
+                retired=dict(published.retired) if published else {},
+                generation=(published.generation + 1) if published else 1,
+            )
+            return _Transaction(_Relations(con, working), published, start)
         except BaseException:
             con.close()
             raise
@@ -144,21 +172,45 @@ class FeatureStore:
         try:
             plan = self._plan(transaction, rebuild_all)
             rebuilt = self._rebuild(relations, plan, written)
-            con.execute("COMMIT")
+            self._publish(transaction, written)
         except BaseException:
-            con.execute("ROLLBACK")
             _remove_files(written.values())
             raise
         finally:
             con.close()
-        for path in written.values():  # what the committed views no longer point at
-            _remove_files(p for p in path.parent.glob("*.parquet") if p != path)
         return RefreshResult(plan.loaded, plan.removed, tuple(plan.changed), tuple(rebuilt))
 
+    def _publish(self, transaction: _Transaction, written: Mapping[str, Path]) -> None:
+        """Commit: make the written files durable, replace the catalog in one rename, then
+        retire what the previous catalog read and this one does not (deleted once no reader of
+        the previous catalog can still be reading it), and delete files no catalog names."""
+        new, previous = transaction.relations.catalog, transaction.published
+        catalog.retire(previous, new)
+        if written:
+            atomic_files.sync_filesystem(self.tables_dir)  # durable before the commit
+        catalog.remove_expired(new)
+        catalog.publish(self.catalog_path, new)
+        self._remove_orphans(new)
+
+    def _remove_orphans(self, published: Catalog) -> None:
+        """Delete derived files that no published catalog names and none retired: those of
+        refreshes that crashed or rolled back (old enough that no refresh is writing them)."""
+        named = published.files() | set(published.retired)
+        cutoff = time.time() - catalog.RETIRED_GRACE_S
+        for path in self.tables_dir.glob("*/*.parquet"):
+            if str(path) not in named and _mtime(path) < cutoff:
+                path.unlink(missing_ok=True)
+
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        """Run ``sql`` on a read-only connection and return the result as a polars frame."""
+        """Run ``sql`` against the last published state and return a polars frame.
+
+        Read-only: only queries (``SELECT``, ``WITH``, ``DESCRIBE``, ``EXPLAIN``...) run. The
+        connection is private and in memory, so a write could change nothing shared anyway;
+        refusing it says so rather than seeming to work.
+        """
         con = self.connect(read_only=True)
         try:
+            _refuse_writes(con, sql)
             return con.sql(sql, params=params or None).pl()
         except duckdb.Error as exc:
             raise FeatureStoreError(f"query failed: {exc}") from exc
@@ -166,12 +218,9 @@ class FeatureStore:
             con.close()
 
     def has(self, name: str) -> bool:
-        """Whether ``main.<name>`` exists (a table or a view) in the store."""
-        con = self.connect(read_only=True)
-        try:
-            return _Relations(con).kind("main", name) is not None
-        finally:
-            con.close()
+        """Whether ``main.<name>`` exists in the published store."""
+        published = catalog.read(self.catalog_path)
+        return published is not None and ("main", name) in published.relations
 
     def table(self, name: str) -> pl.DataFrame:
         """A whole feature table (quoted, so only existing table names resolve)."""
@@ -197,23 +246,28 @@ class FeatureStore:
             plan.kinds[spec.name] = kind
         return plan
 
-    def _apply(self, relations: _Relations, plan: _Plan) -> None:
+    def _apply(
+        self, relations: _Relations, plan: _Plan, refresh_id: str, written: dict[str, Path]
+    ) -> None:
         """Point DuckDB at the staged files of ``plan``: wait for writes behind, then
         ``staging.<table>`` views and the ``main.<latest>`` relations of changed tables."""
         self.staging.flush()
         for spec in TABLES.values():
             on_disk = _stamps(spec, plan.files[spec.name])
             if spec.name in plan.changed or relations.kind("staging", spec.name) is None:
-                relations.replace("staging", spec.name, "VIEW", _staged_rows_sql(spec, on_disk))
-                _record_catalog(relations.con, spec, on_disk)
-        relations.replace("main", "data_quality", "VIEW", self._quality_sql())
+                relations.catalog.staged[spec.name] = on_disk
+                relations.replace("staging", spec.name, Relation("staged", spec.name))
+        relations.replace(
+            "main", "data_quality", Relation("quality", file=self.staging.quality_dir)
+        )
         for name in plan.changed:
             spec = TABLES[name]
             if plan.kinds[name] == "VIEW":
-                rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
-                relations.replace("main", spec.latest, "VIEW", rows)
+                relations.replace("main", spec.latest, Relation("latest", spec.name))
             else:
-                _build_ranked_latest(relations, spec)
+                target = self.tables_dir / spec.latest / f"{refresh_id}.parquet"
+                written[spec.latest] = target
+                _build_ranked_latest(relations, spec, target)
 
     def _rebuild(self, relations: _Relations, plan: _Plan, written: dict[str, Path]) -> list[str]:
         """Rebuild what depends on the changed tables; record each derived file in
@@ -226,7 +280,8 @@ class FeatureStore:
             for name, files in plan.files.items()
             if files and plan.kinds[name] == "VIEW"
         }
-        sql_ready = _Once(partial(self._apply, relations, plan))
+        refresh_id = uuid.uuid4().hex
+        sql_ready = _Once(partial(self._apply, relations, plan, refresh_id, written))
         rebuilt = [TABLES[name].latest for name in plan.changed]
         with ThreadPoolExecutor(2, thread_name_prefix="feature-write") as writer:
             context = BuildContext(
@@ -234,7 +289,7 @@ class FeatureStore:
                 sql_ready,
                 self.instruments,
                 self.tables_dir,
-                uuid.uuid4().hex,
+                refresh_id,
                 writer,
                 partial(self._read_staged, views),
             )
@@ -250,21 +305,9 @@ class FeatureStore:
         sql_ready()
         # .result() raises the first write error, and the refresh rolls back.
         files = {name: pending.result() for name, pending in context.written.items()}
-        if files:
-            atomic_files.sync_filesystem(self.tables_dir)  # durable before the commit
         for name, path in files.items():
-            rows = f"SELECT * FROM read_parquet({_sql_text(path)})"
-            relations.replace("main", name, "VIEW", rows)
+            relations.replace("main", name, Relation("parquet", file=path))
         return rebuilt
-
-    def _quality_sql(self) -> str:
-        """``main.data_quality``: every processed object's data-quality result, read at query
-        time from staging's quality files (a glob: they only ever grow)."""
-        directory = self.staging.quality_dir
-        if not any(directory.glob("part-*.parquet")):
-            return _empty_rows_sql(QUALITY_SCHEMA)
-        glob = _sql_text(directory / "part-*.parquet")
-        return f"SELECT * FROM read_parquet({glob}) ORDER BY ingest_ts, original_name, table_name"
 
     def _keys_unique(self, spec: TableSpec, files: list[str]) -> bool:
         """Whether no natural key repeats in the staged files (a NULL in a single-column key
@@ -289,6 +332,20 @@ class FeatureStore:
         return frame.select([pl.col(c).cast(schema[c]) for c in columns])
 
 
+_READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def _refuse_writes(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Raise unless every statement of ``sql`` only reads."""
+    for statement in con.extract_statements(sql):
+        if statement.type not in _READ_STATEMENTS:
+            kind = statement.type.name
+            raise FeatureStoreError(
+                f"the feature store is read-only here: a {kind} statement cannot run; "
+                "use a SELECT query (staging and the store are written by `tradelake ingest`)"
+            )
+
+
 def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:
     """The stamps of the files a refresh planned from, now that they are written; a file gone
     (a write behind failed) means the plan is stale. A file another process staged since is
@@ -299,45 +356,9 @@ def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:
         raise _StagingChanged(spec.name) from None
 
 
-def _staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
-    """The rows of exactly these staged files, typed by the table contract.
-
-    Naming the files (rather than a glob) pins the view to what this refresh saw, so a reader
-    never sees files of an ingest still in progress; DuckDB reads Parquet fast enough that
-    copying every staged row into the database would only cost time and disk.
-    """
-    columns = ", ".join(f'CAST("{c}" AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items())
-    if not files:
-        return _empty_rows_sql({**spec.schema, "_file": pl.Utf8()})
-    paths = ", ".join(_sql_text(f) for f in sorted(files))
-    return (
-        f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
-        "hive_partitioning = false)"
-    )
-
-
-def _empty_rows_sql(schema: Mapping[str, pl.DataType]) -> str:
-    """A query with ``schema``'s columns and types and no rows."""
-    nulls = ", ".join(f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in schema.items())
-    return f"SELECT {nulls} WHERE false"
-
-
-def _sql_text(value: str | Path) -> str:
-    """A SQL string literal (file paths in view definitions)."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _remove_files(paths: Iterable[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-def _ensure_catalog(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS staging")
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS staging._files "
-        "(table_name VARCHAR, file VARCHAR, stamp VARCHAR, PRIMARY KEY (table_name, file))"
-    )
 
 
 @dataclass
@@ -368,76 +389,62 @@ class _Once:
             fn()
 
 
-def _catalog(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
-    """table -> {staged file: its stamp} as the last committed refresh saw them."""
-    catalog: dict[str, dict[str, str]] = {}
-    for table, file, stamp in con.execute("SELECT * FROM staging._files").fetchall():
-        catalog.setdefault(table, {})[file] = stamp
-    return catalog
-
-
-def _record_catalog(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, on_disk: Mapping[str, str]
-) -> None:
-    con.execute("DELETE FROM staging._files WHERE table_name = ?", [spec.name])
-    if on_disk:
-        con.execute(
-            "INSERT INTO staging._files SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
-            [spec.name, list(on_disk), list(on_disk.values())],
-        )
-
-
-def _build_ranked_latest(relations: _Relations, spec: TableSpec) -> None:
-    """``main.<latest>`` as a table: each key's row with the highest version, then ingest_ts."""
-    rows = f"SELECT * EXCLUDE (_file) FROM staging.{spec.name}"
+def _build_ranked_latest(relations: _Relations, spec: TableSpec, target: Path) -> None:
+    """``main.<latest>`` as a file: each key's row with the highest version, then ingest_ts."""
+    rows = f'SELECT * EXCLUDE (_file) FROM staging."{spec.name}"'
     key = ", ".join(f'"{c}"' for c in spec.natural_key)
-    relations.replace(
-        "main",
-        spec.latest,
-        "TABLE",
+    ranked = (
         f"{rows} QUALIFY row_number() OVER (PARTITION BY {key} "
-        "ORDER BY version DESC, ingest_ts DESC) = 1",
+        "ORDER BY version DESC, ingest_ts DESC) = 1"
     )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_files.replacing(target) as tmp:
+        relations.con.execute(
+            f"COPY ({ranked}) TO {catalog.sql_text(tmp)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    relations.replace("main", spec.latest, Relation("parquet", file=target, ranked=True))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 @dataclass(frozen=True)
 class _Transaction:
-    """A refresh's transaction once begun: its relations and, per staged table, the files
-    (and their stamps) the last committed refresh saw."""
+    """A refresh once begun: its relations (and the catalog it is building), the catalog
+    published when it began, and the one it starts from (that one, or None when fresh)."""
 
     relations: _Relations
-    staged: dict[str, dict[str, str]]
+    published: Catalog | None
+    start: Catalog | None
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         return self.relations.con
 
+    @property
+    def staged(self) -> dict[str, dict[str, str]]:
+        """Per staged table, the files (and their stamps) the starting state read."""
+        return self.start.staged if self.start is not None else {}
+
 
 class _Relations:
-    """The tables and views of a connection, read from DuckDB's catalog once and kept current
-    by :meth:`replace`: a catalog query costs a few milliseconds, and a refresh asks about
-    every relation it touches at least once."""
+    """The relations of the catalog a refresh is building, mirrored as views in its private
+    connection so builders can query them."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, working: Catalog) -> None:
         self.con = con
-        # duckdb_tables()/duckdb_views() answer in a tenth of the time information_schema
-        # takes; fetchall drains the result, which DuckDB wants before the next call.
-        rows = con.execute(
-            "SELECT schema_name, table_name, 'TABLE' FROM duckdb_tables() UNION ALL "
-            "SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() WHERE NOT internal"
-        ).fetchall()
-        self._kinds: dict[tuple[str, str], Literal["TABLE", "VIEW"]] = {
-            (schema, name): "VIEW" if kind == "VIEW" else "TABLE" for schema, name, kind in rows
-        }
+        self.catalog = working
 
     def kind(self, schema: str, name: str) -> Literal["TABLE", "VIEW"] | None:
-        return self._kinds.get((schema, name))
+        relation = self.catalog.relations.get((schema, name))
+        return None if relation is None else relation.duck_kind
 
-    def replace(self, schema: str, name: str, kind: Literal["TABLE", "VIEW"], select: str) -> None:
-        """``CREATE OR REPLACE`` a table or view, dropping one of the other kind first
-        (DuckDB refuses to replace a view with a table or the reverse)."""
-        existing = self.kind(schema, name)
-        if existing is not None and existing != kind:
-            self.con.execute(f'DROP {existing} {schema}."{name}"')
-        self.con.execute(f'CREATE OR REPLACE {kind} {schema}."{name}" AS {select}')
-        self._kinds[(schema, name)] = kind
+    def replace(self, schema: str, name: str, relation: Relation) -> None:
+        """Make ``relation`` the new ``<schema>.<name>`` (in the catalog and the connection)."""
+        select = catalog.relation_sql(self.catalog, relation)
+        self.con.execute(f'CREATE OR REPLACE VIEW {schema}."{name}" AS {select}')
+        self.catalog.relations[(schema, name)] = relation

@@ -76,32 +76,40 @@ class StagingWriter:
         """Within the block, partition files are written on background threads.
 
         :meth:`stage` returns once the rows are versioned and held in memory (where every
-        reader of staging finds them), :meth:`mark_processed` is deferred until the object's
-        files are written, and :meth:`flush` waits for the writes. This lets the refresh that
-        follows an ingest compute its tables while the last export's files are still being
-        written. Leaving the block flushes.
+        reader of staging finds them), :meth:`mark_processed` is deferred, and :meth:`flush`
+        waits for the writes. This lets the refresh that follows an ingest compute its tables
+        while the last export's files are still being written. Leaving the block flushes and
+        then writes the processed markers of the objects whose files all made it; leaving it by
+        an exception writes none. So the caller refreshes inside the block: a file is never
+        marked done before the refresh that serves it has been published, and a crash or a
+        failed refresh leaves it unmarked, to be staged again (identically) by the next ingest.
         """
         if self._behind is not None:
             yield
             return
         behind = _WritesBehind(ThreadPoolExecutor(4, thread_name_prefix="stage-write"))
         self._behind = behind
+        completed = False
         try:
             yield
+            completed = True
         finally:
             with behind.lock:  # a stage() on another thread from here on writes in place
                 behind.closed = True
             try:
                 self.flush()
+                if completed and behind.ready:
+                    atomic_files.sync_filesystem(self.root)
+                    for landing_id, summary in behind.ready.items():
+                        self._write_marker(landing_id, summary)
             finally:
                 self._behind = None
                 behind.pool.shutdown()
 
     def flush(self) -> dict[str, str]:
-        """Wait for every write and contract check in flight, then write the deferred processed
-        markers of the objects whose files all made it; returns ``{landing_id: error}`` for
-        those that did not (this block's failures so far). Outside :meth:`writing_behind`:
-        nothing to do."""
+        """Wait for every write and contract check in flight; returns ``{landing_id: error}``
+        for the objects whose files did not all make it (this block's failures so far; their
+        markers will not be written). Outside :meth:`writing_behind`: nothing to do."""
         behind = self._behind
         if behind is None:
             return {}
@@ -119,11 +127,10 @@ class StagingWriter:
                     self.recent.forget(path)
                 else:  # a broken contract: none of the table's rows may be read
                     self._remove_parts(table, landing_id)
-        done = {i: summary for i, summary in markers.items() if i not in behind.failures}
-        if done:
-            atomic_files.sync_filesystem(self.root)
-        for landing_id, summary in done.items():
-            self._write_marker(landing_id, summary)
+        with behind.lock:
+            behind.ready.update(
+                {i: summary for i, summary in markers.items() if i not in behind.failures}
+            )
         return dict(behind.failures)
 
     def table_dir(self, table: str) -> Path:
@@ -209,7 +216,7 @@ class StagingWriter:
         """Whether every table of this landing object was staged (the last step of an ingest)."""
         behind = self._behind
         return self._marker(landing_id).exists() or (
-            behind is not None and landing_id in behind.markers
+            behind is not None and (landing_id in behind.markers or landing_id in behind.ready)
         )
 
     def mark_processed(self, landing_id: str, summary: dict[str, object]) -> None:
@@ -217,7 +224,7 @@ class StagingWriter:
 
         Everything staged before it is made durable first (one filesystem sync rather than an
         fsync per partition file), so a power loss cannot keep the marker and lose a file.
-        While writing behind, the marker waits for :meth:`flush`.
+        While writing behind, the marker waits for the end of the block.
         """
         behind = self._behind
         if behind is not None:
@@ -345,6 +352,8 @@ class _WritesBehind:
     """landing id -> (table, file, write) for every partition file in flight, and (table,
     None, check) for every table contract being checked"""
     markers: dict[str, dict[str, object]] = field(default_factory=dict)
+    ready: dict[str, dict[str, object]] = field(default_factory=dict)
+    """markers of objects whose files are all written, for the end of the block"""
     failures: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False  # the block is ending: no more writes behind
