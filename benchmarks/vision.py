@@ -19,11 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import torch
 from PIL import Image
 
-from tradelake.features import FeatureStore
+from tradelake.features import FeatureStore, catalog
 from tradelake.features.embeddings import cache_dir
 from tradelake.jobs.vision import similar_setups
 from tradelake.ml.charts import CLASSES, generate_chart
@@ -176,7 +177,8 @@ def _store_search(clf: ChartClassifier, rows: int, query_png: bytes) -> None:
     """``similar_setups`` over ``rows`` stored frames: cache build, cached, uncached."""
     with tempfile.TemporaryDirectory() as tmp:
         store = FeatureStore(Path(tmp) / "features.duckdb", StagingWriter(Path(tmp) / "s"))
-        con = store.connect()
+        table = Path(tmp) / "img_signals.parquet"
+        con = duckdb.connect()
         con.execute(
             "CREATE TABLE img_signals AS SELECT substr(md5(i::VARCHAR), 1, 16) AS frame_id, "
             "'file' AS device, TIMESTAMPTZ '2026-01-01' + to_seconds(i) AS ts, "
@@ -185,7 +187,12 @@ def _store_search(clf: ChartClassifier, rows: int, query_png: bytes) -> None:
             "::FLOAT[128] AS embedding FROM range(?) t(i)",
             [clf.model_version, rows],
         )
+        con.execute(f"COPY img_signals TO '{table}' (FORMAT parquet)")
         con.close()
+        relation = catalog.Relation("parquet", file=table)
+        catalog.publish(
+            store.catalog_path, catalog.Catalog(relations={("main", "img_signals"): relation})
+        )
         image = Path(tmp) / "query.png"
         image.write_bytes(query_png)
         start = time.perf_counter()

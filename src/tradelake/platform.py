@@ -113,6 +113,9 @@ class Platform:
     ) -> IngestReport:
         """Land, parse, validate and stage each file, then refresh the feature store once.
 
+        Under the data home's write lock (:meth:`writing`): a second writer waits for this one,
+        then stages against what this one staged and refreshes after it.
+
         Partition files are written behind (:meth:`StagingWriter.writing_behind`): the refresh
         computes from the staged rows in memory while the last file's partitions are written.
         A file whose partitions could not be written, or whose rows break a table contract, is
@@ -130,8 +133,7 @@ class Platform:
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
             results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
-            # The store is opened while the last file is parsed (it then stays locked for
-            # writing until the refresh ends, so not for the whole batch).
+            # The refresh's connection and catalog are prepared while the last file is parsed.
             with self.features.connecting_ahead():
                 results += ingest_job.ingest_paths(
                     env, files[-1:], timezone=timezone, progress=progress

@@ -217,6 +217,13 @@ class FeatureStore:
         finally:
             con.close()
 
+    def read_roots(self) -> list[Path]:
+        """The folders the published state reads files from: its staging generation and the
+        store's tables (what a sandboxed reader must be allowed to read, and nothing else)."""
+        published = catalog.read(self.catalog_path)
+        root = published.staging_root if published else None
+        return [root or self.staging.root.absolute(), self.tables_dir]
+
     def has(self, name: str) -> bool:
         """Whether ``main.<name>`` exists in the published store."""
         published = catalog.read(self.catalog_path)
