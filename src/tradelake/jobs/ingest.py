@@ -3,8 +3,9 @@
 Idempotent at every step, so a crash anywhere followed by a re-run yields the same tables:
 landing is content-addressed (same bytes land once), staging files are named after the landing
 id and replaced atomically, and the "processed" marker is written only after every table of the
-object is staged (by ``Platform.ingest``, only after the refresh that serves it is published). A file whose marker exists is reported as a duplicate without re-parsing. A
-broken file stops only itself: its error is one line, and the rest of the batch goes on.
+object is staged (by ``Platform.ingest``, only after the refresh that serves it is published).
+A file whose marker exists is reported as a duplicate without re-parsing. A broken file stops
+only itself: its error is one line, and the rest of the batch goes on.
 """
 
 from __future__ import annotations
