@@ -19,6 +19,7 @@ import polars as pl
 from tradelake.config import Settings, load_settings, validate_timezone
 from tradelake.errors import FeatureStoreError
 from tradelake.features import FeatureStore, RefreshResult
+from tradelake.features.analyst import analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
@@ -164,8 +165,8 @@ class Platform:
         )
 
     def sql(self, query: str) -> pl.DataFrame:
-        """A read-only query against the feature store."""
-        return self.features.query(query)
+        """An analyst's query: one read-only statement in the sandbox (features/analyst.py)."""
+        return analyst_query(self.features, query)
 
     # -- chart vision (issue 4) -------------------------------------------------------------
 
