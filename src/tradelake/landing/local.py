@@ -2,17 +2,18 @@
 
 ``os.link`` fails if the target exists and is atomic, so a reader never sees a half-written
 object and two writers of the same key cannot both win. The temp file is fsynced first so a
-crash leaves either nothing or the complete object.
+crash leaves either nothing or the complete object; a kill before the link leaves only the temp
+file, which :meth:`LocalBackend.sweep_temp_files` removes on the next run.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tradelake.atomic_files import sweep_temp_files, temp_path
 from tradelake.landing.backend import register_backend
 
 
@@ -26,7 +27,7 @@ class LocalBackend:
     def create(self, key: str, data: bytes) -> bool:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+        tmp = temp_path(target)
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -44,6 +45,10 @@ class LocalBackend:
 
     def read(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
+
+    def sweep_temp_files(self) -> list[str]:
+        """Remove temp files a killed writer left (never an object: those have no dot name)."""
+        return [str(path) for path in sweep_temp_files([self.root])]
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
