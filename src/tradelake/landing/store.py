@@ -156,7 +156,7 @@ class LandingStore:
     def get(self, landing_id: str) -> bytes:
         """The exact bytes of a landed object, verified against their sha256."""
         obj = self.describe(landing_id)
-        data = self.read_key(obj.key, f"{obj.original_name} ({landing_id})")
+        data = self.read_key(obj.key, f"{obj.original_name} ({landing_id[:12]})")
         if hashlib.sha256(data).hexdigest() != landing_id:
             raise LandingError(
                 f"landing object {obj.key} does not match its sha256; restore it from backup."
@@ -178,13 +178,15 @@ class LandingStore:
         return sorted(rows, key=lambda row: (row.ingest_ts, row.landing_id))
 
     def read_key(self, key: str, what: str | None = None) -> bytes:
-        """The bytes under ``key``; a missing or unreadable key is a one-line ``LandingError``."""
+        """The bytes under ``key``; a missing or unreadable key is a one-line ``LandingError``
+        (``what``: the file's name for people, e.g. ``"a.xlsx (1f2e...)"``)."""
         try:
             return self.backend.read(key)
         except FileNotFoundError:
+            subject = f"{what}: landing object {key}" if what else key
             raise LandingError(
-                f"landing object {what or key} is missing from {self.url} (its manifest row "
-                f"names {key}); restore it from backup, then run `tradelake landing verify`."
+                f"{subject} is missing from {self.url}; restore it from backup, then run "
+                "`tradelake landing verify`."
             ) from None
         except OSError as exc:
             raise self._unreadable(key, exc) from exc
@@ -229,9 +231,7 @@ class LandingStore:
         """Record a digest-bearing row's digest (again after a crash between row and entry).
         Rows landed before digests are left to ``tradelake landing seal``, an explicit act."""
         if obj.digest and obj.digest == manifest_digest(json.loads(obj.to_json())):
-            key = ledger_key(obj.landing_id, obj.digest)
-            if not self.backend.exists(key):
-                self._write(key, b"")
+            self._write(ledger_key(obj.landing_id, obj.digest), b"")
 
     def _seal_new_zone(self) -> None:
         """Mark a zone that starts empty as sealed: from then on every manifest row must have a
