@@ -7,6 +7,7 @@ needs to know where anything lives.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from tradelake import atomic_files
 from tradelake.config import Settings, load_settings, validate_timezone
 from tradelake.errors import FeatureStoreError
 from tradelake.features import FeatureStore, RefreshResult
@@ -26,6 +28,7 @@ from tradelake.jobs import replay as replay_job
 from tradelake.jobs import vision as vision_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
+from tradelake.landing.verify import Verification, seal_landing, verify_landing
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
 
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class Platform:
         self.settings = settings
         # Screenshots ingested in this process are scored by the configured [vision] model.
         screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
+        self._swept = False
 
     @classmethod
     def open(cls, home: str | Path | None = None) -> Platform:
@@ -91,6 +96,7 @@ class Platform:
         again).
         """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
+        self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         env = self.ingest_env
         with self.staging.writing_behind():
@@ -119,8 +125,34 @@ class Platform:
     def refresh(self) -> RefreshResult:
         return self.features.refresh()
 
-    def replay(self, *, progress: Progress | None = None) -> replay_job.ReplayResult:
-        return replay_job.replay(self.ingest_env, self.features, progress=progress)
+    def replay(
+        self, *, progress: Progress | None = None, verified: Verification | None = None
+    ) -> replay_job.ReplayResult:
+        self.sweep_temp_files()
+        return replay_job.replay(
+            self.ingest_env, self.features, progress=progress, verified=verified
+        )
+
+    def sweep_temp_files(self) -> list[str]:
+        """Remove temp files that writers killed mid-write left in landing, staging, the
+        feature tables and state (once per platform: ingest, replay and watch call it first)."""
+        if self._swept:
+            return []
+        self._swept = True
+        roots = [self.staging.root, self.features.tables_dir, self.settings.state_dir]
+        removed = self.landing.backend.sweep_temp_files()
+        removed += [str(path) for path in atomic_files.sweep_temp_files(roots)]
+        if removed:
+            logger.info("removed %d temp files left by killed writers", len(removed))
+        return removed
+
+    def verify_landing(self, *, deep: bool = False) -> Verification:
+        """Check the landing zone without changing anything (what replay checks first)."""
+        return verify_landing(self.landing, deep=deep)
+
+    def seal_landing(self) -> Verification:
+        """Record digests for rows landed before digests; refused if anything else is wrong."""
+        return seal_landing(self.landing)
 
     def daily_pnl(
         self,
