@@ -13,7 +13,8 @@ whole file, feed, or command.
     ├── StagingError           staging files could not be written or read
     ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
     ├── FeedError              a pulled feed failed (see the markers below)
-    └── VisionError            an image could not be decoded or a model not loaded
+    ├── VisionError            an image could not be decoded or a model not loaded
+    └── AccessError            the caller's role may not do this (an analyst's write)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -72,3 +73,8 @@ class TerminalFeedError(FeedError, TerminalError):
 
 class VisionError(TerminalError):
     """An image could not be decoded, or a vision model could not be loaded."""
+
+
+class AccessError(TerminalError):
+    """The caller asked for something its role does not allow (an analyst query that writes,
+    reads outside the served tables, or loads an extension)."""

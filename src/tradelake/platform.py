@@ -7,6 +7,7 @@ needs to know where anything lives.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,15 +18,18 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from tradelake import atomic_files
 from tradelake.config import Settings, load_settings, validate_timezone
 from tradelake.errors import FeatureStoreError
 from tradelake.features import FeatureStore, RefreshResult
+from tradelake.features.analyst import analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
 from tradelake.jobs import vision as vision_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
+from tradelake.landing.verify import Verification, seal_landing, verify_landing
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
 from tradelake.write_lock import LOCK_FILE, WriteLock
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Platform:
         self.notify = notify
         # Screenshots ingested in this process are scored by the configured [vision] model.
         screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
+        self._swept = False
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, notify: Progress | None = None) -> Platform:
@@ -123,6 +129,7 @@ class Platform:
         again).
         """
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
+        self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
             return self._ingest(files, timezone, progress)
@@ -157,7 +164,9 @@ class Platform:
         with self.writing():
             return self.features.refresh()
 
-    def replay(self, *, progress: Progress | None = None) -> replay_job.ReplayResult:
+    def replay(
+        self, *, progress: Progress | None = None, verified: Verification | None = None
+    ) -> replay_job.ReplayResult:
         with self.writing():
             try:
                 return replay_job.replay(
@@ -165,10 +174,32 @@ class Platform:
                     self.features,
                     Path(self.settings.staging_url),
                     progress=progress,
+                    verified=verified,
                 )
             finally:  # staging is a new generation now
                 for name in ("staging", "features"):
                     self.__dict__.pop(name, None)
+
+    def sweep_temp_files(self) -> list[str]:
+        """Remove temp files that writers killed mid-write left in landing, staging, the
+        feature tables and state (once per platform: ingest, replay and watch call it first)."""
+        if self._swept:
+            return []
+        self._swept = True
+        roots = [self.staging.root, self.features.tables_dir, self.settings.state_dir]
+        removed = self.landing.backend.sweep_temp_files()
+        removed += [str(path) for path in atomic_files.sweep_temp_files(roots)]
+        if removed:
+            logger.info("removed %d temp files left by killed writers", len(removed))
+        return removed
+
+    def verify_landing(self, *, deep: bool = False) -> Verification:
+        """Check the landing zone without changing anything (what replay checks first)."""
+        return verify_landing(self.landing, deep=deep)
+
+    def seal_landing(self) -> Verification:
+        """Record digests for rows landed before digests; refused if anything else is wrong."""
+        return seal_landing(self.landing)
 
     def daily_pnl(
         self,
@@ -213,8 +244,8 @@ class Platform:
         )
 
     def sql(self, query: str) -> pl.DataFrame:
-        """A read-only query against the feature store."""
-        return self.features.query(query)
+        """An analyst's query: one read-only statement in the sandbox (features/analyst.py)."""
+        return analyst_query(self.features, query)
 
     # -- chart vision (issue 4) -------------------------------------------------------------
 

@@ -166,3 +166,4 @@ def test_sigkill_during_ingest_then_rerun_equals_a_clean_run(
         rerun = run_cli("ingest", *files, "--home", str(home), "--tz", TZ)
         assert rerun.returncode == 0, rerun.stderr
         assert_same_tables(expected, snapshot(home))
+        assert list(home.rglob(".*.tmp")) == []  # what the kill left half-written is swept

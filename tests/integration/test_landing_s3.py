@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 from collections.abc import Iterator
 
@@ -62,3 +63,28 @@ def test_s3_conditional_put_refuses_overwrite(store: LandingStore) -> None:
     obj = store.put(b"original", source="atas", name="o.xlsx").obj
     assert store.backend.create(obj.key, b"forged") is False
     assert store.get(obj.landing_id) == b"original"
+
+
+def test_s3_verification_catches_deleted_and_edited_rows(store: LandingStore) -> None:
+    from tradelake.landing.verify import verify_landing
+
+    a = store.put(b"export A", source="atas", name="a.xlsx", attributes={"timezone": "UTC"}).obj
+    b = store.put(b"export B", source="atas", name="b.xlsx").obj
+    clean = verify_landing(store, deep=True)
+    assert clean.ok and clean.sealed_zone and len(clean.rows) == 2
+
+    fs, root = store.backend.fs, store.backend.root  # type: ignore[attr-defined]
+    row = json.loads(fs.cat_file(f"{root}/_manifest/{a.landing_id}.json"))
+    row["attributes"]["timezone"] = "America/New_York"
+    fs.pipe_file(f"{root}/_manifest/{a.landing_id}.json", json.dumps(row).encode())
+    fs.rm(f"{root}/_manifest/{b.landing_id}.json")
+    fs.invalidate_cache()
+
+    lines = verify_landing(store).lines()
+    assert len(lines) == 2
+    assert (
+        lines[0].startswith(f"a.xlsx ({a.landing_id[:12]}): manifest row") and "altered" in lines[0]
+    )
+    assert (
+        lines[1].startswith(f"landing object {b.key}: its manifest row") and "deleted" in lines[1]
+    )

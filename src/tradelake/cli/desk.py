@@ -19,8 +19,10 @@ from tradelake.cli.common import (
     open_platform,
     stop_on_signals,
 )
+from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
 from tradelake.console import Console, rows_table
+from tradelake.errors import LandingError
 
 pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is_help=True)
 
@@ -75,6 +77,7 @@ def watch(
         platform = open_platform(home)
         folder = platform.settings.input_dir
         folder.mkdir(parents=True, exist_ok=True)
+        platform.sweep_temp_files()
         console.info(f"watching {folder} (Ctrl-C to stop)")
 
         def handle(batch: list[Path]) -> None:
@@ -85,21 +88,43 @@ def watch(
         watch_folder(folder, handle, settle_s=settle, should_stop=stop_on_signals().is_set)
 
 
-def replay(home: HomeOpt = None, json: JsonOpt = False) -> None:
-    """Rebuild staging and the feature store from the landing zone alone."""
+def replay(
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only verify landing (every object read); change nothing."),
+    ] = False,
+) -> None:
+    """Rebuild staging and the feature store from the landing zone alone.
+
+    The landing zone is verified first; exit code 2 (one line per problem, nothing changed)
+    when a manifest row is missing, altered or corrupt or an object is missing or altered.
+    """
     with command(json) as console:
         platform = open_platform(home)
-        total = len(platform.landing.list())
-        with console.progress(total, "replaying") as advance:
-            result = platform.replay(progress=advance)
+        verification = platform.verify_landing(deep=check)
+        exit_on_problems(console, verification, json, "replay")
+        if check:
+            report(console, verification, json)
+            return
+        with console.progress(len(verification.rows), "replaying") as advance:
+            try:
+                result = platform.replay(progress=advance, verified=verification)
+            except LandingError as exc:  # an object unreadable or altered since the check
+                console.error(f"{exc} (replay stopped; nothing was changed)")
+                raise typer.Exit(EXIT_PARTIAL) from None
         payload = {
             "objects": result.objects,
             "errors": [r.to_dict() for r in result.results if r.status == "error"],
+            "notes": result.notes,
         }
         if json:
             console.emit_json(payload)
         else:
             console.info(f"replayed {result.objects} landing objects")
+            for note in result.notes:
+                console.info(f"note: {note}")
 
 
 @pnl_app.command("daily")

@@ -36,6 +36,7 @@ import polars as pl
 from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
 from tradelake.features import catalog
+from tradelake.features.analyst import check_read_only
 from tradelake.features.catalog import Catalog, Relation
 from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.instruments import InstrumentTable
@@ -204,13 +205,13 @@ class FeatureStore:
     def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run ``sql`` against the last published state and return a polars frame.
 
-        Read-only: only queries (``SELECT``, ``WITH``, ``DESCRIBE``, ``EXPLAIN``...) run. The
-        connection is private and in memory, so a write could change nothing shared anyway;
-        refusing it says so rather than seeming to work.
+        For the platform's own queries: one statement that only reads (the connection is
+        private and in memory, so a write could change nothing shared anyway). Analysts' SQL
+        goes through the sandbox of :mod:`tradelake.features.analyst`.
         """
+        check_read_only(sql)
         con = self.connect(read_only=True)
         try:
-            _refuse_writes(con, sql)
             return con.sql(sql, params=params or None).pl()
         except duckdb.Error as exc:
             raise FeatureStoreError(f"query failed: {exc}") from exc
@@ -337,20 +338,6 @@ class FeatureStore:
         schema = TABLES[table].schema
         frame = self.staging.read_files(views[table], columns)
         return frame.select([pl.col(c).cast(schema[c]) for c in columns])
-
-
-_READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
-
-
-def _refuse_writes(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    """Raise unless every statement of ``sql`` only reads."""
-    for statement in con.extract_statements(sql):
-        if statement.type not in _READ_STATEMENTS:
-            kind = statement.type.name
-            raise FeatureStoreError(
-                f"the feature store is read-only here: a {kind} statement cannot run; "
-                "use a SELECT query (staging and the store are written by `tradelake ingest`)"
-            )
 
 
 def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:

@@ -12,6 +12,12 @@ half-built generation unpublished; the next replay deletes it.
 
 The previous generation is retired, not deleted: readers that opened the previous catalog
 keep reading it for :data:`~tradelake.features.catalog.RETIRED_GRACE_S`.
+
+Before anything is written, the landing zone is verified (:func:`verify_landing`): a deleted,
+edited or orphaned manifest row would otherwise drop or shift an export without a word. Any
+problem raises :class:`LandingIntegrityError` (one line per problem) and changes nothing; an
+object that turns out unreadable or altered while replaying raises a one-line ``LandingError``
+and the half-built generation is removed, so staging and features stay as they were.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tradelake.features import FeatureStore, catalog
 from tradelake.jobs.faults import crash_point
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
+from tradelake.landing.verify import LandingIntegrityError, Verification, verify_landing
 from tradelake.sources.base import get_source
 from tradelake.staging import StagingWriter
 
@@ -34,6 +41,7 @@ from tradelake.staging import StagingWriter
 class ReplayResult:
     objects: int
     results: list[FileResult]
+    notes: list[str] = field(default_factory=list)
 
 
 def replay(
@@ -42,28 +50,38 @@ def replay(
     staging_path: Path,
     *,
     progress: Callable[[str], None] | None = None,
+    verified: Verification | None = None,
 ) -> ReplayResult:
     """Re-derive staging and features from landing; same inputs give the same tables.
 
     ``staging_path`` is the configured staging folder (a link to the current generation after
-    the first replay). The caller holds the data home's write lock.
+    the first replay). The caller holds the data home's write lock. ``verified`` is a passing
+    verification of ``env.landing`` made just before (the CLI shows its problems itself);
+    without it the zone is verified here.
     """
+    check = verified or verify_landing(env.landing)
+    if not check.ok:
+        raise LandingIntegrityError(check)
     _remove_abandoned(staging_path, features)
     fresh_root = staging_path.with_name(f"{staging_path.name}.{uuid.uuid4().hex[:12]}")
     fresh_env = IngestEnv(env.landing, StagingWriter(fresh_root), env.instruments)
     results = []
-    for obj in env.landing.list():
-        source = get_source(obj.attributes.get("kind") or obj.source.split(":", 1)[0])
-        data = env.landing.get(obj.landing_id)
-        results.append(process_object(fresh_env, obj, data, source, path=obj.original_name))
-        if progress:
-            progress(obj.original_name)
-    crash_point("replay_before_publish")
-    FeatureStore(features.path, fresh_env.staging, features.instruments, fresh=True).refresh()
+    try:
+        for obj in check.rows:
+            source = get_source(obj.attributes.get("kind") or obj.source.split(":", 1)[0])
+            data = env.landing.get(obj.landing_id)
+            results.append(process_object(fresh_env, obj, data, source, path=obj.original_name))
+            if progress:
+                progress(obj.original_name)
+        crash_point("replay_before_publish")
+        FeatureStore(features.path, fresh_env.staging, features.instruments, fresh=True).refresh()
+    except BaseException:
+        shutil.rmtree(fresh_root, ignore_errors=True)
+        raise
     crash_point("replay_after_publish")
     _swap(fresh_root, staging_path)
     _remove_legacy_store(features)
-    return ReplayResult(len(results), results)
+    return ReplayResult(len(results), results, check.notes())
 
 
 def follow_published_staging(staging_path: Path, features: FeatureStore) -> None:
@@ -102,6 +120,8 @@ def _remove_abandoned(staging_path: Path, features: FeatureStore) -> None:
     for folder in staging_path.parent.glob(f"{staging_path.name}.*"):
         if folder.is_dir() and not folder.is_symlink() and folder.resolve() not in keep:
             shutil.rmtree(folder, ignore_errors=True)
+    for link in staging_path.parent.glob(f".{staging_path.name}.*.link"):  # a killed _swap's
+        link.unlink(missing_ok=True)
 
 
 def _remove_legacy_store(features: FeatureStore) -> None:

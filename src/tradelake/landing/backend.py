@@ -31,6 +31,11 @@ class LandingBackend(Protocol):
         """Every key under ``prefix`` (relative to the root), in no particular order."""
         ...
 
+    def sweep_temp_files(self) -> list[str]:
+        """Remove the temp files a killed writer left behind (never an object); return them.
+        A store whose puts are atomic by themselves (S3, memory) has none."""
+        ...
+
 
 BackendFactory = Callable[[str, dict[str, Any]], LandingBackend]
 BACKENDS: dict[str, BackendFactory] = {}

@@ -53,6 +53,9 @@ class FsspecBackend:
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(f"{self.root}/{key}"))
 
+    def sweep_temp_files(self) -> list[str]:
+        return []  # a put is one request: nothing is left half-written
+
     def keys(self, prefix: str) -> Iterator[str]:
         base = f"{self.root}/{prefix}".rstrip("/")
         if not self.fs.exists(base):
