@@ -179,19 +179,19 @@ class FeatureStore:
             raise
         finally:
             con.close()
+        self._remove_orphans(relations.catalog)
         return RefreshResult(plan.loaded, plan.removed, tuple(plan.changed), tuple(rebuilt))
 
     def _publish(self, transaction: _Transaction, written: Mapping[str, Path]) -> None:
-        """Commit: make the written files durable, replace the catalog in one rename, then
-        retire what the previous catalog read and this one does not (deleted once no reader of
-        the previous catalog can still be reading it), and delete files no catalog names."""
+        """Commit: retire what the previous catalog read and this one does not (deleted once no
+        reader of the previous catalog can still be reading it), make the written files
+        durable, and replace the catalog in one rename."""
         new, previous = transaction.relations.catalog, transaction.published
         catalog.retire(previous, new)
         if written:
             atomic_files.sync_filesystem(self.tables_dir)  # durable before the commit
         catalog.remove_expired(new)
         catalog.publish(self.catalog_path, new)
-        self._remove_orphans(new)
 
     def _remove_orphans(self, published: Catalog) -> None:
         """Delete derived files that no published catalog names and none retired: those of
@@ -219,11 +219,15 @@ class FeatureStore:
             con.close()
 
     def read_roots(self) -> list[Path]:
-        """The folders the published state reads files from: its staging generation and the
-        store's tables (what a sandboxed reader must be allowed to read, and nothing else)."""
+        """The folders a reader's views may read files from: the published staging generation,
+        the generations still in their grace after a replay (a reader may have opened the
+        catalog before that replay published), and the store's tables. What a sandboxed reader
+        is allowed to read, and nothing else."""
         published = catalog.read(self.catalog_path)
-        root = published.staging_root if published else None
-        return [root or self.staging.root.absolute(), self.tables_dir]
+        if published is None or published.staging_root is None:
+            return [self.staging.root.absolute(), self.tables_dir]
+        retired = [Path(p) for p in published.retired if Path(p).is_dir()]
+        return [published.staging_root, *retired, self.tables_dir]
 
     def has(self, name: str) -> bool:
         """Whether ``main.<name>`` exists in the published store."""
