@@ -78,9 +78,9 @@ class Platform:
 
     @cached_property
     def staging(self) -> StagingWriter:
-        """Staging at the folder the configured path resolves to now: after a replay that is a
-        new generation (``staging`` is then a link to it; see :mod:`tradelake.jobs.replay`)."""
-        return StagingWriter(Path(self.settings.staging_url).resolve())
+        """Staging through the configured path: after a replay, a link to the generation the
+        store publishes (:mod:`tradelake.jobs.replay`), so a long-running writer follows it."""
+        return StagingWriter(self.settings.staging_url)
 
     @cached_property
     def write_lock(self) -> WriteLock:
@@ -93,17 +93,11 @@ class Platform:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the write lock; within it, staging is the generation the store publishes.
-
-        A replay killed after publishing its new state but before re-linking ``staging`` is
-        finished here (the published catalog is the one switch), and a staging generation
-        another process's replay switched to since this object opened is picked up.
-        """
+        """Hold the write lock; within it, staging links to the generation the store publishes
+        (a replay killed after publishing but before re-linking ``staging`` is finished here:
+        the published catalog is the one switch)."""
         with self.write_lock.held():
             replay_job.follow_published_staging(Path(self.settings.staging_url), self.features)
-            if Path(self.settings.staging_url).resolve() != self.staging.root:
-                for name in ("staging", "features"):
-                    self.__dict__.pop(name, None)
             yield
 
     @cached_property
@@ -168,17 +162,13 @@ class Platform:
         self, *, progress: Progress | None = None, verified: Verification | None = None
     ) -> replay_job.ReplayResult:
         with self.writing():
-            try:
-                return replay_job.replay(
-                    self.ingest_env,
-                    self.features,
-                    Path(self.settings.staging_url),
-                    progress=progress,
-                    verified=verified,
-                )
-            finally:  # staging is a new generation now
-                for name in ("staging", "features"):
-                    self.__dict__.pop(name, None)
+            return replay_job.replay(
+                self.ingest_env,
+                self.features,
+                Path(self.settings.staging_url),
+                progress=progress,
+                verified=verified,
+            )
 
     def sweep_temp_files(self) -> list[str]:
         """Remove temp files that writers killed mid-write left in landing, staging, the

@@ -22,6 +22,7 @@ from e2e.helpers import assert_same_tables, json_out, run_cli, snapshot
 from fixtures.atas import export
 from tradelake.errors import TransientError
 from tradelake.features import catalog
+from tradelake.jobs.ingest import ingest_paths
 from tradelake.platform import Platform
 from tradelake.write_lock import LOCK_FILE, WriteLock, WriteLockTimeout
 
@@ -202,3 +203,21 @@ def test_a_data_home_moved_elsewhere_still_answers_and_ingests(home: Path, tmp_p
     count = platform.sql("SELECT count(*) FROM trades").item()
     platform.ingest([_write(tmp_path, "m.xlsx", extra)], tz=TZ)
     assert platform.sql("SELECT count(*) FROM trades").item() == count + truth.fills.height
+
+
+def test_a_long_running_writer_follows_a_replay_done_by_another_process(
+    home: Path, tmp_path: Path
+) -> None:
+    """``tradelake run`` keeps one Platform (and its staging) for days; replays happen."""
+    _ingest_two(home, tmp_path)
+    assert run_cli("replay", "--home", str(home)).returncode == 0  # staging is a link now
+    running = Platform.open(home)
+    env = running.ingest_env  # what the scheduler holds on to
+    assert run_cli("replay", "--home", str(home)).returncode == 0
+    count = running.sql("SELECT count(*) FROM trades").item()
+    extra, truth = export(fills=200, seed=68, timezone=TZ)
+    with running.writing():
+        (result,) = ingest_paths(env, [_write(tmp_path, "w.xlsx", extra)], timezone=TZ)
+    assert result.status == "ingested"
+    running.refresh()
+    assert running.sql("SELECT count(*) FROM trades").item() == count + truth.fills.height

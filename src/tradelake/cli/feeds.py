@@ -86,6 +86,7 @@ def run(home: HomeOpt = None) -> None:
             feeds,
             FeedStateStore(settings.state_dir),
             refresh=platform.refresh,
+            writing=platform.writing,
             watch=WatchConfig(settings.input_dir, settings.atas_timezone),
             report=lambda line: console.info(escape(line)),
         )

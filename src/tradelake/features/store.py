@@ -156,7 +156,7 @@ class FeatureStore:
             working = Catalog(
                 staged=dict(start.staged) if start else {},
                 relations=dict(start.relations) if start else {},
-                staging_root=self.staging.root.absolute(),
+                staging_root=self.staging.root.resolve(),
                 retired=dict(published.retired) if published else {},
                 generation=(published.generation + 1) if published else 1,
             )
@@ -225,7 +225,7 @@ class FeatureStore:
         is allowed to read, and nothing else."""
         published = catalog.read(self.catalog_path)
         if published is None or published.staging_root is None:
-            return [self.staging.root.absolute(), self.tables_dir]
+            return [self.staging.root.resolve(), self.tables_dir]
         retired = [Path(p) for p in published.retired if Path(p).is_dir()]
         return [published.staging_root, *retired, self.tables_dir]
 
@@ -241,10 +241,10 @@ class FeatureStore:
     def _plan(self, transaction: _Transaction, rebuild_all: bool) -> _Plan:
         """What changed since the last refresh, and whether each changed table's latest rows
         can stay a view, decided from staging (and its memory) without touching DuckDB state."""
-        plan = _Plan()
+        plan = _Plan(real=_RealPaths(self.staging.root))
         for spec in TABLES.values():
             files = [str(p) for p in self.staging.files(spec.name)]
-            stamps = {f: current_stamp(f) or PENDING for f in files}
+            stamps = {plan.real(f): current_stamp(f) or PENDING for f in files}
             known = transaction.staged.get(spec.name, {})
             fresh = [f for f, stamp in stamps.items() if known.get(f) != stamp]
             removed = [f for f in known if f not in stamps]
@@ -267,7 +267,7 @@ class FeatureStore:
         for spec in TABLES.values():
             on_disk = _stamps(spec, plan.files[spec.name])
             if spec.name in plan.changed or relations.kind("staging", spec.name) is None:
-                relations.catalog.staged[spec.name] = on_disk
+                relations.catalog.staged[spec.name] = {plan.real(f): s for f, s in on_disk.items()}
                 relations.replace("staging", spec.name, Relation("staged", spec.name))
         relations.replace(
             "main", "data_quality", Relation("quality", file=self.staging.quality_dir)
@@ -359,11 +359,29 @@ def _remove_files(paths: Iterable[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
+class _RealPaths:
+    """Staged paths as the catalog records them: under the folder staging's root resolves to.
+
+    Staging is written through the configured path (``staging``, a link to the current
+    generation after a replay), so a long-running writer follows a replay; the catalog names
+    the generation itself, so a reader keeps reading the files it was published with.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.resolved = root, root.resolve()
+
+    def __call__(self, path: str) -> str:
+        if self.root == self.resolved:
+            return path
+        return str(self.resolved / Path(path).relative_to(self.root))
+
+
 @dataclass
 class _Plan:
     """A refresh's view of staging: files per table (written or still being written), the
     tables that changed, and the kind ``main.<latest>`` of each table will be."""
 
+    real: _RealPaths
     files: dict[str, list[str]] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
     kinds: dict[str, Literal["TABLE", "VIEW"] | None] = field(default_factory=dict)

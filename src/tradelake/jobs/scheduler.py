@@ -11,7 +11,8 @@ the others. Guarantees a caller may rely on:
   otherwise it waits for its next cron fire.
 - Fetches run in parallel; staging is serialised (``pull.STAGING_LOCK``) so concurrent objects
   never both claim version 1 of a key. Feature-store refreshes run after pulls or ingests that
-  staged rows, one at a time under a lock (DuckDB allows one writer per file).
+  staged rows, one at a time; watcher batches and refreshes hold the data home's write lock
+  (``writing``, :mod:`tradelake.write_lock`), so they also wait for other processes' writers.
 - ``stop`` (set by SIGTERM/SIGINT in ``tradelake run``) ends the loop: no new work starts,
   in-flight pulls finish and save their state, then :meth:`FeedScheduler.run` returns.
 """
@@ -22,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +76,7 @@ class FeedScheduler:
         states: FeedStateStore,
         *,
         refresh: Callable[[], object],
+        writing: Callable[[], AbstractContextManager[object]] = nullcontext,
         watch: WatchConfig | None = None,
         options: PullOptions | None = None,
         workers: int = 2,
@@ -86,6 +89,7 @@ class FeedScheduler:
         self.tick_s = tick_s
         self.report = report
         self._refresh = refresh
+        self._writing = writing
         self._refresh_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
         self._watch_busy: Future[None] | None = None
@@ -153,7 +157,8 @@ class FeedScheduler:
 
     def _ingest(self, batch: list[Path]) -> None:
         assert self.watch is not None
-        with STAGING_LOCK:
+        # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
+        with self._writing(), STAGING_LOCK:
             results: list[FileResult] = ingest_paths(self.env, batch, timezone=self.watch.timezone)
         for result in results:
             detail = f" ({result.error})" if result.error else ""
