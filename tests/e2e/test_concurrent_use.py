@@ -74,8 +74,8 @@ def test_two_ingests_and_a_reader_side_by_side_serve_both_files_and_never_fail(
 ) -> None:
     first, truth0 = export(fills=300, seed=61, timezone=TZ)
     Platform.open(home).ingest([_write(tmp_path, "base.xlsx", first)], tz=TZ)
-    a, truth_a = export(fills=1000, seed=62, timezone=TZ)
-    b, truth_b = export(fills=1000, seed=63, timezone=TZ)
+    a, truth_a = export(fills=600, seed=62, timezone=TZ)
+    b, truth_b = export(fills=600, seed=63, timezone=TZ)
     paths = [_write(tmp_path, "a.xlsx", a), _write(tmp_path, "b.xlsx", b)]
     stop, out = tmp_path / "stop", tmp_path / "reads.json"
     reader = _start(["-c", READER, str(home), str(stop), str(out)])
@@ -91,7 +91,7 @@ def test_two_ingests_and_a_reader_side_by_side_serve_both_files_and_never_fail(
             )
             for p in paths
         ]
-        time.sleep(1.5)
+        time.sleep(1.0)
     finally:
         os.close(fd)
     outputs = [p.communicate(timeout=120) for p in ingests]
@@ -131,8 +131,8 @@ def test_a_writer_that_waits_too_long_gives_up_with_one_line(home: Path, tmp_pat
     assert "still being written" in result.stderr and "lock_timeout" in result.stderr
     assert not (home / "features.catalog.json").exists()  # nothing staged, nothing served
     assert issubclass(WriteLockTimeout, TransientError)
-    # Once the lock is free the same command goes through.
-    assert run_cli("ingest", str(path), "--home", str(home), "--tz", TZ).returncode == 0
+    # Once the lock is free the same ingest goes through.
+    assert Platform.open(home).ingest([path], tz=TZ).ok
 
 
 def _ingest_two(home: Path, tmp_path: Path) -> dict[str, pl.DataFrame]:
@@ -170,7 +170,7 @@ def test_replay_killed_at_random_moments_never_breaks_queries(home: Path, tmp_pa
     assert_same_tables(before, snapshot(home))
     rng = random.Random(7)
     # Late in the run is where a swap happens; kill there most often.
-    for fraction in (0.6, 0.8, 0.9, 0.97):
+    for fraction in (0.7, 0.85, 0.95):
         process = _start(["-m", "tradelake", "replay", "--home", str(home)])
         time.sleep(duration * fraction * rng.uniform(0.95, 1.05))
         process.send_signal(signal.SIGKILL)
