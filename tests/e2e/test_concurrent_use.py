@@ -200,6 +200,7 @@ def test_a_data_home_moved_elsewhere_still_answers_and_ingests(home: Path, tmp_p
     assert str(home) not in text and str(tmp_path) not in text
     extra, truth = export(fills=200, seed=67, timezone=TZ)
     platform = Platform.open(moved)
+    assert platform.sql("SELECT count(*) FROM data_quality").item() == 4  # 2 files x 2 tables
     count = platform.sql("SELECT count(*) FROM trades").item()
     platform.ingest([_write(tmp_path, "m.xlsx", extra)], tz=TZ)
     assert platform.sql("SELECT count(*) FROM trades").item() == count + truth.fills.height

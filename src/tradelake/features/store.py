@@ -269,9 +269,8 @@ class FeatureStore:
             if spec.name in plan.changed or relations.kind("staging", spec.name) is None:
                 relations.catalog.staged[spec.name] = {plan.real(f): s for f, s in on_disk.items()}
                 relations.replace("staging", spec.name, Relation("staged", spec.name))
-        relations.replace(
-            "main", "data_quality", Relation("quality", file=self.staging.quality_dir)
-        )
+        quality = Path(plan.real(str(self.staging.quality_dir)))
+        relations.replace("main", "data_quality", Relation("quality", file=quality))
         for name in plan.changed:
             spec = TABLES[name]
             if plan.kinds[name] == "VIEW":
