@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
@@ -20,7 +19,7 @@ from tradelake.cli.common import (
     stop_on_signals,
 )
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import Console, rows_table
+from tradelake.console import Console, rows_table, shown
 
 pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is_help=True)
 
@@ -220,15 +219,15 @@ def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:
     console.frame(rows_table(table_rows), title="Ingest")
     for row in rows:
         for note in row["notes"]:
-            console.info(f"[yellow]note[/] {Path(row['path']).name}: {note}")
+            console.info(f"[yellow]note[/] {shown(Path(row['path']).name)}: {shown(note)}")
 
 
 def _log_line(row: dict[str, Any]) -> str:
     """One line per file for long-running commands, where a table per batch is noise."""
     stamp = datetime.now().strftime("%H:%M:%S")
-    name = escape(Path(row["path"]).name)
+    name = shown(Path(row["path"]).name)
     if row["error"]:
-        return f"{stamp} [red]error[/] {name}: {escape(row['error'])}"
+        return f"{stamp} [red]error[/] {name}: {shown(row['error'])}"
     return f"{stamp} {row['status']} {name}: {row['rows']} rows, {row['quarantined']} quarantined"
 
 

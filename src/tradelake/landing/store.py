@@ -25,6 +25,7 @@ from typing import Any
 
 from tradelake.errors import LandingError
 from tradelake.landing.backend import LandingBackend, open_backend
+from tradelake.redaction import redact_data
 
 MANIFEST_PREFIX = "_manifest"
 
@@ -102,7 +103,7 @@ class LandingStore:
             bytes=len(data),
             content_type=content_type,
             key=_object_key(source, ingest_ts, landing_id, name),
-            attributes=dict(attributes or {}),
+            attributes=redact_data(dict(attributes or {})),
         )
         self._write(obj.key, data)
         if not self._write(_manifest_key(landing_id), obj.to_json().encode()):
