@@ -55,8 +55,14 @@ class Console:
         control characters escaped so it stays one line."""
         self.err.print(f"[bold red]error:[/] {escape(safe_text(redact(message)))}", soft_wrap=True)
 
-    def frame(self, frame: pl.DataFrame, *, title: str | None = None) -> None:
-        """A frame as a table (people) or a list of row objects (``--json``)."""
+    def frame(
+        self, frame: pl.DataFrame, *, title: str | None = None, multiline: Sequence[str] = ()
+    ) -> None:
+        """A frame as a table (people) or a list of row objects (``--json``).
+
+        Cells are shown with :func:`safe_text`; only the ``multiline`` columns (text we built,
+        such as one line per rule) keep their newlines.
+        """
         if self.json_mode:
             self.emit_json(frame.to_dicts())
             return
@@ -64,8 +70,9 @@ class Console:
         for column in frame.columns:
             numeric = frame.schema[column].is_numeric()
             table.add_column(column, justify="right" if numeric else "left")
+        keep = [column in multiline for column in frame.columns]
         for row in frame.iter_rows():
-            table.add_row(*(_cell(value) for value in row))
+            table.add_row(*(_cell(value, lines) for value, lines in zip(row, keep, strict=True)))
         self.out.print(table)
 
     @contextmanager
@@ -116,12 +123,12 @@ def _escaped(char: str) -> str:
     return repr(char)[1:-1]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, keep_newlines: bool = False) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
         return f"{value:,.2f}"
-    return escape(safe_text(mask_secrets(str(value)), keep_newlines=True))
+    return escape(safe_text(mask_secrets(str(value)), keep_newlines=keep_newlines))
 
 
 def _json_default(value: Any) -> Any:

@@ -97,3 +97,22 @@ def test_watch_ingests_a_dropped_file_once_and_stops_on_sigterm(home: Path) -> N
     assert out.count("drop.xlsx") == 1, out
     count = run_cli("sql", "SELECT count(*) AS n FROM trades", "--home", str(home), "--json")
     assert json_out(count) == [{"n": truth.fills.height}]
+
+
+def test_untrusted_file_names_are_printed_escaped(home: Path) -> None:
+    name = "evil\x1b[2J\x1b]0;pwned\x07\nline.xlsx"
+    path = home / name
+    path.write_bytes(b"a,b\n1,2\n")  # a CSV renamed .xlsx: refused, so its name is printed
+    wide = {"COLUMNS": "300"}
+
+    people = run_cli("ingest", str(path), "--home", str(home), env=wide)
+
+    assert people.returncode == 2
+    shown = people.stdout + people.stderr
+    assert "\x1b" not in shown and "\x07" not in shown and "\nline" not in shown
+    assert "evil\\x1b[2J\\x1b]0;pwned\\x07\\nline.xlsx" in people.stderr  # the error line
+    assert "evil\\x1b[2J" in people.stdout  # the table
+    machine = run_cli("ingest", str(path), "--home", str(home), "--json", env=wide)
+    assert "\x1b" not in machine.stdout and "\\u001b[2J" in machine.stdout
+    (row,) = json.loads(machine.stdout)
+    assert row["path"] == str(path)  # JSON escapes, and the name is kept exactly

@@ -160,7 +160,8 @@ def quality(
         if json:
             console.frame(frame)
         else:
-            console.frame(rows_table(_quality_rows(frame)), title="Data quality (newest first)")
+            rows = rows_table(_quality_rows(frame))
+            console.frame(rows, title="Data quality (newest first)", multiline=["by rule"])
 
 
 def _quality_rows(frame: Any) -> list[dict[str, Any]]:
