@@ -57,6 +57,15 @@ timezone = "UTC"
 # Folder watched by `tradelake watch` / `tradelake run`.
 input_dir = "input"
 
+[watch]
+# `tradelake watch` / `tradelake run`: a dropped file is ingested once its size and mtime have
+# not changed for settle_s and its format says it is whole (xlsx zip directory, PNG IEND,
+# JPEG EOI). One still incomplete after give_up_s is reported once and not ingested. A batch
+# that failed because the feature store was busy is tried again after retry_s.
+settle_s = 1.0
+give_up_s = 120.0
+retry_s = 5.0
+
 [vision]
 # The chart classifier that scores screenshots (`tradelake ingest shot.png`, `tradelake vision`).
 # Empty = the checkpoint shipped with tradelake. Else a .pt file (relative to the data home) or
@@ -85,6 +94,7 @@ _DEFAULTS: dict[str, Any] = {
     "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
     "instruments": {},
     "feeds": [],
+    "watch": {"settle_s": 1.0, "give_up_s": 120.0, "retry_s": 5.0},
     "vision": {"model": ""},
     "mlflow": {"tracking_uri": ""},
 }
@@ -117,6 +127,13 @@ class Settings:
     def state_dir(self) -> Path:
         """Small mutable bookkeeping (feed cursors, watcher state): never the data itself."""
         return self.home / "state"
+
+    def watch_seconds(self, key: str) -> float:
+        """``[watch] <key>`` (``settle_s``, ``give_up_s``, ``retry_s``): seconds, not negative."""
+        value = self.raw.get("watch", {}).get(key, _DEFAULTS["watch"][key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"watch.{key} = {value!r} must be a number of seconds (>= 0).")
+        return float(value)
 
     @property
     def atas_timezone(self) -> str:

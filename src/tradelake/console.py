@@ -48,7 +48,7 @@ class Console:
         """A line for people (rich markup allowed: interpolate outside names with
         :func:`safe_text`)."""
         if not self.json_mode:
-            self.out.print(redact(message))
+            self.out.print(redact(message), soft_wrap=True)  # a log line stays one line
 
     def error(self, message: str) -> None:
         """One line on stderr; the message is plain text (never read as rich markup), with

@@ -85,7 +85,11 @@ def run(home: HomeOpt = None) -> None:
             feeds,
             FeedStateStore(settings.state_dir),
             refresh=platform.refresh,
-            watch=WatchConfig(settings.input_dir, settings.atas_timezone),
+            watch=WatchConfig(
+                settings.input_dir,
+                settings.atas_timezone,
+                *(settings.watch_seconds(key) for key in ("settle_s", "give_up_s", "retry_s")),
+            ),
             report=lambda line: console.info(shown(line)),
         )
         console.info(

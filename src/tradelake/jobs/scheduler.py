@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from tradelake.errors import TradelakeError
+from tradelake.errors import TradelakeError, TransientError
 from tradelake.jobs.feed_state import FeedStateStore
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import FileResult, IngestEnv, ingest_paths
@@ -62,6 +62,8 @@ class WatchConfig:
     folder: Path
     timezone: str
     settle_s: float = 1.0
+    give_up_s: float = 120.0
+    retry_s: float = 5.0
 
 
 class FeedScheduler:
@@ -94,7 +96,10 @@ class FeedScheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set, then let in-flight work finish (see module docstring)."""
-        watcher = FolderWatcher(self.watch.folder, self.watch.settle_s) if self.watch else None
+        watcher = None
+        if self.watch:
+            watch = self.watch
+            watcher = FolderWatcher(watch.folder, watch.settle_s, watch.give_up_s, self.report)
         try:
             while not stop.is_set():
                 now = self.options.now()
@@ -149,12 +154,19 @@ class FeedScheduler:
             return
         batch = watcher.ready()
         if batch:
-            self._watch_busy = self._pool.submit(self._guarded, self._ingest, batch)
+            self._watch_busy = self._pool.submit(self._guarded, self._ingest, watcher, batch)
 
-    def _ingest(self, batch: list[Path]) -> None:
+    def _ingest(self, watcher: FolderWatcher, batch: list[Path]) -> None:
         assert self.watch is not None
-        with STAGING_LOCK:
-            results: list[FileResult] = ingest_paths(self.env, batch, timezone=self.watch.timezone)
+        try:
+            with STAGING_LOCK:
+                results: list[FileResult] = ingest_paths(
+                    self.env, batch, timezone=self.watch.timezone
+                )
+        except TransientError as exc:
+            watcher.retry_later(batch, self.watch.retry_s)
+            self.report(f"ingest of {len(batch)} file(s) postponed ({exc}); trying again soon")
+            return
         for result in results:
             detail = f" ({result.error})" if result.error else ""
             self.report(f"ingest {result.path}: {result.status}, {result.rows} rows{detail}")
