@@ -84,6 +84,8 @@ tracking_uri = ""
 # currency = "USD"
 # exchange_tz = "America/Chicago"
 # session_open = "17:00"
+# max_qty = 10000          # contracts per fill or journal row; larger ones are quarantined
+# max_price = 10000000.0   # prices above this are quarantined (qty/price_out_of_bounds)
 """
 
 _DEFAULTS: dict[str, Any] = {
