@@ -91,6 +91,7 @@ def run(home: HomeOpt = None) -> None:
                 *(settings.watch_seconds(key) for key in ("settle_s", "give_up_s", "retry_s")),
             ),
             report=lambda line: console.info(shown(line)),
+            refresh_retry_s=settings.watch_seconds("retry_s"),
         )
         console.info(
             f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class FeedScheduler:
         workers: int = 2,
         tick_s: float = 0.5,
         report: Report = logger.info,
+        refresh_retry_s: float = 5.0,
     ) -> None:
         self.env, self.states, self.watch = env, states, watch
         self.options = options or PullOptions()
@@ -89,6 +91,9 @@ class FeedScheduler:
         self.report = report
         self._refresh = refresh
         self._refresh_lock = threading.Lock()
+        self.refresh_retry_s = refresh_retry_s
+        self._refresh_due: float | None = None  # monotonic time of a postponed refresh
+        self._refresh_retry: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
         self._watch_busy: Future[None] | None = None
         now = self.options.now()
@@ -106,6 +111,7 @@ class FeedScheduler:
                 self.submit_due(now)
                 if watcher:
                     self._poll(watcher)
+                self._retry_refresh()
                 stop.wait(self._sleep_for(self.options.now()))
         finally:
             self._pool.shutdown(wait=True)
@@ -134,12 +140,31 @@ class FeedScheduler:
         return result
 
     def refresh(self) -> None:
-        """Refresh the feature store; serialised, and a failure is reported, not raised."""
+        """Refresh the feature store; serialised, and a failure is reported, not raised.
+
+        A transient failure (the store busy in another process) is tried again by the loop
+        after ``refresh_retry_s``, so staged rows reach the store without waiting for new ones.
+        """
         with self._refresh_lock:
             try:
                 self._refresh()
+            except TransientError as exc:
+                self._refresh_due = time.monotonic() + self.refresh_retry_s
+                self.report(
+                    f"feature-store refresh postponed ({exc}); trying again in "
+                    f"{self.refresh_retry_s:g} s"
+                )
             except TradelakeError as exc:
                 self.report(f"feature-store refresh failed ({exc}); the next refresh retries")
+            else:
+                self._refresh_due = None
+
+    def _retry_refresh(self) -> None:
+        due = self._refresh_due
+        running = self._refresh_retry is not None and not self._refresh_retry.done()
+        if due is not None and time.monotonic() >= due and not running:
+            self._refresh_due = None
+            self._refresh_retry = self._pool.submit(self._guarded, self.refresh)
 
     def _guarded(self, work: Callable[..., _T], *args: object) -> _T | None:
         """Run pool work so that a bug is logged with its traceback instead of lost in a Future."""
