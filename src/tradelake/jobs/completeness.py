@@ -35,7 +35,7 @@ def _zip_check(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             broken = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError):
-        return "no readable zip central directory (an xlsx is a zip archive)"
+        return "no readable zip central directory: a partial copy, or not an xlsx at all"
     return f"zip member {broken} fails its CRC check" if broken else None
 
 
