@@ -88,7 +88,9 @@ def run(home: HomeOpt = None) -> None:
             watch=WatchConfig(
                 settings.input_dir,
                 settings.atas_timezone,
-                *(settings.watch_seconds(key) for key in ("settle_s", "give_up_s", "retry_s")),
+                settle_s=settings.watch_seconds("settle_s"),
+                give_up_s=settings.watch_seconds("give_up_s"),
+                retry_s=settings.watch_seconds("retry_s"),
             ),
             report=lambda line: console.info(shown(line)),
             refresh_retry_s=settings.watch_seconds("retry_s"),
