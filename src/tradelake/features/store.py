@@ -32,7 +32,7 @@ import duckdb
 import polars as pl
 
 from tradelake import atomic_files
-from tradelake.errors import FeatureStoreError
+from tradelake.errors import FeatureStoreError, StoreBusyError
 from tradelake.features.definitions import DEFINITIONS, BuildContext
 from tradelake.features.duck_types import duckdb_type
 from tradelake.instruments import InstrumentTable
@@ -78,7 +78,9 @@ class FeatureStore:
         try:
             con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
-            raise FeatureStoreError(
+            # Only a held lock is worth retrying (watch, scheduler); DuckDB says "lock" there.
+            busy = "lock" in str(exc).lower()
+            raise (StoreBusyError if busy else FeatureStoreError)(
                 f"cannot open {self.path} ({exc}); another tradelake process may be writing it."
             ) from exc
         # Timestamps are UTC throughout; label them so, whatever the machine's zone is.
