@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +21,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tradelake.errors import ConfigError
+from tradelake.redaction import register_secret
 
 CONFIG_FILE = "tradelake.toml"
 ENV_PREFIX = "TRADELAKE_"
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+_SECRET_SETTING_RE = re.compile(r"(?i)(key|token|secret|password).*_(env|file)$")
 
 DEFAULT_TOML = """\
 # tradelake configuration. Every key is optional; the values below are the defaults.
@@ -56,6 +59,15 @@ timezone = "UTC"
 # Folder watched by `tradelake watch` / `tradelake run`.
 input_dir = "input"
 
+[watch]
+# `tradelake watch` / `tradelake run`: a dropped file is ingested once its size and mtime have
+# not changed for settle_s and its format says it is whole (xlsx zip directory, PNG IEND,
+# JPEG EOI). One still incomplete after give_up_s is reported once and not ingested. A batch
+# that failed because the feature store was busy is tried again after retry_s.
+settle_s = 1.0
+give_up_s = 120.0
+retry_s = 5.0
+
 [vision]
 # The chart classifier that scores screenshots (`tradelake ingest shot.png`, `tradelake vision`).
 # Empty = the checkpoint shipped with tradelake. Else a .pt file (relative to the data home) or
@@ -74,6 +86,8 @@ tracking_uri = ""
 # currency = "USD"
 # exchange_tz = "America/Chicago"
 # session_open = "17:00"
+# max_qty = 10000          # contracts per fill or journal row; larger ones are quarantined
+# max_price = 10000000.0   # prices above this are quarantined (qty/price_out_of_bounds)
 """
 
 _DEFAULTS: dict[str, Any] = {
@@ -84,6 +98,7 @@ _DEFAULTS: dict[str, Any] = {
     "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
     "instruments": {},
     "feeds": [],
+    "watch": {"settle_s": 1.0, "give_up_s": 120.0, "retry_s": 5.0},
     "vision": {"model": ""},
     "mlflow": {"tracking_uri": ""},
 }
@@ -127,6 +142,13 @@ class Settings:
     def state_dir(self) -> Path:
         """Small mutable bookkeeping (feed cursors, watcher state): never the data itself."""
         return self.home / "state"
+
+    def watch_seconds(self, key: str) -> float:
+        """``[watch] <key>`` (``settle_s``, ``give_up_s``, ``retry_s``): seconds, not negative."""
+        value = self.raw.get("watch", {}).get(key, _DEFAULTS["watch"][key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"watch.{key} = {value!r} must be a number of seconds (>= 0).")
+        return float(value)
 
     @property
     def atas_timezone(self) -> str:
@@ -194,6 +216,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file} is not valid TOML ({exc}); fix the line it names.") from exc
     _apply_env(merged, os.environ if env is None else env)
+    register_configured_secrets(merged)
     return Settings(home=root, raw=merged)
 
 
@@ -221,17 +244,51 @@ def validate_timezone(name: str, setting: str) -> str:
 def read_secret(name: str, *, env_var: str | None, file: str | None) -> str:
     """Return a secret from an environment variable or a file, listing both places on failure.
 
-    The value is never logged; callers must redact it from URLs and errors themselves.
+    The value is registered with :mod:`tradelake.redaction` before it is returned, so every
+    output of this process (console, state, quarantine, logs) masks it from then on.
     """
+    value = _secret_value(env_var, file)
+    if value:
+        register_secret(value)
+        return value
+    looked = [f"environment variable {env_var}" if env_var else "no api_key_env set"]
+    looked.append(f"file {file}" if file else "no api_key_file set")
+    raise ConfigError(f"secret for {name} not found; looked at: {', '.join(looked)}.")
+
+
+def _secret_value(env_var: str | None, file: str | None) -> str | None:
     if env_var and os.environ.get(env_var):
         return os.environ[env_var].strip()
     if file:
         path = Path(file).expanduser()
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-    looked = [f"environment variable {env_var}" if env_var else "no api_key_env set"]
-    looked.append(f"file {file}" if file else "no api_key_file set")
-    raise ConfigError(f"secret for {name} not found; looked at: {', '.join(looked)}.")
+        try:
+            return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
+    return None
+
+
+def register_configured_secrets(config: Any) -> None:
+    """Register every secret the settings name (``api_key_env``, ``token_file``, ...) for masking.
+
+    Commands that never read a key (``replay``, ``status``) still print what pulls wrote and
+    re-parse what providers sent, so every configured key is masked from the moment the
+    settings load. A setting names a secret when it ends in ``_env`` or ``_file`` and its name
+    says key, token, secret or password; one that cannot be read is skipped here (the command
+    that needs it reports that, listing where it looked).
+    """
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            if isinstance(value, str) and _SECRET_SETTING_RE.search(str(key)):
+                env_var = value if str(key).endswith("_env") else None
+                secret = _secret_value(env_var, None if env_var else value)
+                if secret:
+                    register_secret(secret)
+            else:
+                register_configured_secrets(value)
+    elif isinstance(config, list):
+        for item in config:
+            register_configured_secrets(item)
 
 
 def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> None:

@@ -12,6 +12,8 @@ whole file, feed, or command.
     ├── ValidationError        a frame broke its table contract (code bug, not bad data)
     ├── StagingError           staging files could not be written or read
     ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
+    │   └── StoreBusyError     another process holds its write lock (transient)
+    │       └── WriteLockTimeout  (write_lock.py) ... for longer than [features] lock_timeout
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
     └── AccessError            the caller's role may not do this (an analyst's write)
@@ -57,6 +59,10 @@ class StagingError(TradelakeError):
 
 class FeatureStoreError(TradelakeError):
     """The feature store could not refresh or answer a query."""
+
+
+class StoreBusyError(FeatureStoreError, TransientError):
+    """Another process holds the feature store's write lock; trying again later succeeds."""
 
 
 class FeedError(TradelakeError):

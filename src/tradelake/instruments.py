@@ -6,6 +6,11 @@ The spec table carries what P&L and validation need: tick size (the price grid),
 (currency per 1.0 of price per contract), currency, the exchange time zone and the session open
 (CME Globex sessions open 17:00 Chicago time the evening *before* the trading date they belong to).
 Built-in specs can be overridden or extended from ``[instruments.<ROOT>]`` in ``tradelake.toml``.
+
+Each spec also bounds what validation accepts as sane (``max_qty`` contracts per fill or
+journal row, ``max_price``): a fill of 10^15 contracts is a broken export, not a trade. The
+defaults (:data:`DEFAULT_MAX_QTY`, :data:`DEFAULT_MAX_PRICE`) are broad on purpose; a desk that
+really trades more sets ``max_qty`` for that root.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 from tradelake.errors import ConfigError
 
 MONTH_CODES = "FGHJKMNQUVXZ"
+DEFAULT_MAX_QTY = 10_000  # contracts per fill (CME's largest single orders are a few thousand)
+DEFAULT_MAX_PRICE = 10_000_000.0  # above every futures price quoted today, by orders of magnitude
 
 # Anchored at the end: "MESZ5XYZ" or "NQZ5 foo" is not a contract name (it was once read as
 # MESZ5 / NQZ5). Exchange names may carry ATAS feed suffixes such as "_Ind", "-Globex", ".US".
@@ -78,6 +85,8 @@ class InstrumentSpec:
     exchange: str
     exchange_tz: str
     session_open: time
+    max_qty: int = DEFAULT_MAX_QTY
+    max_price: float = DEFAULT_MAX_PRICE
 
     @property
     def tick_value(self) -> float:
@@ -141,6 +150,10 @@ class InstrumentTable:
     def roots(self) -> list[str]:
         return sorted(self._specs)
 
+    def bounds(self) -> dict[str, tuple[int, float]]:
+        """``root -> (max_qty, max_price)``: what validation accepts as sane per root."""
+        return {root: (s.max_qty, s.max_price) for root, s in self._specs.items()}
+
     def as_rows(self) -> list[dict[str, Any]]:
         """One dict per root, for joining specs onto frames."""
         return [
@@ -156,7 +169,16 @@ class InstrumentTable:
         ]
 
 
-_FIELDS = ("tick_size", "point_value", "currency", "exchange", "exchange_tz", "session_open")
+_FIELDS = (
+    "tick_size",
+    "point_value",
+    "currency",
+    "exchange",
+    "exchange_tz",
+    "session_open",
+    "max_qty",
+    "max_price",
+)
 
 
 def _apply_override(
@@ -169,9 +191,11 @@ def _apply_override(
             f"[instruments.{root}] has unknown key(s) {', '.join(unknown)}; "
             f"the keys are {', '.join(_FIELDS)}."
         )
-    for name in ("tick_size", "point_value"):
+    for name in ("tick_size", "point_value", "max_price"):
         if name in values:
             values[name] = _positive(root, name, values[name])
+    if "max_qty" in values:
+        values["max_qty"] = _positive_whole(root, "max_qty", values["max_qty"])
     if "session_open" in values:
         values["session_open"] = _parse_time(root, values["session_open"])
     if base is not None:
@@ -196,6 +220,13 @@ def _positive(root: str, name: str, value: Any) -> float:
     if not number > 0:
         raise ConfigError(f"[instruments.{root}] {name} {value!r} must be a number > 0.")
     return number
+
+
+def _positive_whole(root: str, name: str, value: Any) -> int:
+    """A bound in contracts: a whole number > 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"[instruments.{root}] {name} {value!r} must be a whole number > 0.")
+    return value
 
 
 def _parse_time(root: str, value: Any) -> time:

@@ -5,8 +5,8 @@ versions against each other's half-staged files and publish the feature store ov
 The writer therefore holds an exclusive ``flock(2)`` on ``<home>/.tradelake.lock`` from before it
 stages until the refresh that serves its files has been published. A second writer waits,
 saying once who holds the lock, and gives up after ``[features] lock_timeout`` seconds with a
-:class:`WriteLockTimeout` (a :class:`~tradelake.errors.TransientError`: running it again later
-works). Readers never take it: they read the last published catalog (see
+:class:`WriteLockTimeout` (a :class:`~tradelake.errors.StoreBusyError`, transient: running it
+again later works). Readers never take it: they read the last published catalog (see
 :mod:`tradelake.features.catalog`).
 
 The kernel releases a ``flock`` when its holder exits, however it exits (``kill -9``
@@ -25,14 +25,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tradelake.errors import FeatureStoreError, TransientError
+from tradelake.errors import StoreBusyError
 
 LOCK_FILE = ".tradelake.lock"
 POLL_S = 0.05
 
 
-class WriteLockTimeout(FeatureStoreError, TransientError):
-    """Another process kept the data home's write lock longer than the configured timeout."""
+class WriteLockTimeout(StoreBusyError):
+    """Another process kept the data home's write lock longer than the configured timeout
+    (transient: the watcher and the scheduler retry the batch later)."""
 
 
 class WriteLock:

@@ -445,3 +445,31 @@ def test_a_text_cell_past_the_type_sample_is_read_not_dropped() -> None:
     assert by_id["6100001200"]["price"] == 6012.5
     assert by_id["6100001300"]["timestamp"] == utc(2025, 11, 25, 14, 30)
     assert by_id["6100001400"]["qty"] == 3
+
+
+def test_absurd_volumes_are_quarantined_by_rule_with_their_original_text() -> None:
+    """Issue 10 item 11: 10^15 contracts passed; >= 2^63 read "qty is missing", value lost."""
+    data = fx.executions(
+        fx.fill(exchange_id="1"),
+        fx.fill(exchange_id="2", volume=10**15),
+        fx.fill(exchange_id="3", volume="9223372036854775808"),  # 2^63, as text
+        fx.fill(exchange_id="4", volume=1e20),  # a number cell
+    )
+    parsed, trades, _ = fx.parse_valid(data)
+
+    assert trades["exchange_id"].to_list() == ["1"]
+    frame = parsed.quarantine["trades_raw"].frame().sort("rule")
+    rows = frame.select("exchange_id", "qty", "volume", "rule").rows()
+    by_id = {row[0]: row for row in rows}
+    assert sorted(by_id) == ["2", "3", "4"]
+    assert {row[3] for row in rows} == {"qty_out_of_bounds"}
+    assert by_id["3"][2] == "9223372036854775808"  # the cell text, as it was
+    assert float(by_id["4"][2]) == 1e20
+    assert by_id["2"][1] == "1000000000000000"  # within Int64: the typed value, exact
+    reasons = dict(frame.select("exchange_id", "reason").rows())
+    assert "beyond any number of contracts" in reasons["3"]
+    assert reasons["2"] == (
+        "qty 1000000000000000 is beyond ±10000 contracts for MES; if it is real, raise "
+        "[instruments.MES] max_qty in tradelake.toml"
+    )
+    assert "qty is missing" not in " ".join(reasons.values())

@@ -90,3 +90,15 @@ def test_default_config_documents_vision_and_mlflow(home: Path) -> None:
     write_default_config(home)
     settings = load_settings(home, env={})
     assert settings.vision_model is None and settings.raw["mlflow"]["tracking_uri"] == ""
+
+
+def test_watch_timings_have_defaults_and_refuse_nonsense(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={"TRADELAKE_WATCH__RETRY_S": "0.5"})
+    assert [settings.watch_seconds(k) for k in ("settle_s", "give_up_s", "retry_s")] == [
+        1.0,
+        120.0,
+        0.5,
+    ]
+    broken = load_settings(tmp_path, env={"TRADELAKE_WATCH__GIVE_UP_S": "-1"})
+    with pytest.raises(ConfigError, match=r"watch.give_up_s = -1 must be a number of seconds"):
+        broken.watch_seconds("give_up_s")

@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tradelake.errors import TerminalFeedError, TransientFeedError
+from tradelake.redaction import redact_url
 from tradelake.sources.http import (
     ApiKeyAuth,
     NextLinkPaginator,
@@ -29,7 +30,6 @@ from tradelake.sources.http import (
     RetryPolicy,
     TokenBucket,
     Validators,
-    redact_url,
 )
 
 KEY = "k3y-VALUE-0123456789"

@@ -84,3 +84,30 @@ def test_memory_backend_behaves_like_disk() -> None:
 def test_bad_source_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(LandingError, match="without '/'"):
         LandingStore(str(tmp_path)).put(b"x", source="a/b", name="x")
+
+
+@pytest.mark.parametrize(
+    "source", ["..", "../outside", "a/b", "a..b", "", ".hidden", "atas\n", "\x1b[31m", "a\\b"]
+)
+def test_unsafe_sources_are_refused_before_anything_is_written(tmp_path: Path, source: str) -> None:
+    root = tmp_path / "landing"
+    store = LandingStore(str(root))
+    with pytest.raises(LandingError, match="letters, digits"):
+        store.put(b"payload", source=source, name="x.json")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []
+
+
+@pytest.mark.parametrize("source", ["atas", "rss:ecb", "options:tradier", "screen:desk-1", "A.b_c"])
+def test_the_sources_tradelake_uses_are_allowed(tmp_path: Path, source: str) -> None:
+    put = LandingStore(str(tmp_path)).put(b"x", source=source, name="x.json")
+    assert put.obj.key.startswith(f"{source}/")
+
+
+def test_keys_and_ids_that_leave_the_root_are_refused(tmp_path: Path) -> None:
+    store = LandingStore(str(tmp_path / "landing"))
+    for key in ("../x", "atas/../../x", "/etc/x", "atas//x", "atas/\x1b.json", "a..b/x"):
+        with pytest.raises(LandingError, match="would leave the landing folder"):
+            store._write(key, b"x")
+    with pytest.raises(LandingError, match="64 hex characters"):
+        store.describe("../../etc/passwd")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "landing").exists()

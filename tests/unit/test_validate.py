@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tradelake.errors import ValidationError
+from tradelake.errors import ConfigError, ValidationError
 from tradelake.instruments import InstrumentTable
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.validate import check_contract, validate_frame
@@ -170,3 +170,50 @@ def test_a_table_without_rules_gets_only_its_structural_contract() -> None:
     assert quarantine.count == 0
     with pytest.raises(ValidationError):
         run(spec, frame.with_columns(pl.col("value").cast(pl.Int64)))
+
+
+def test_quantities_and_prices_beyond_a_roots_bounds_are_quarantined_by_rule() -> None:
+    table = InstrumentTable({"MES": {"max_qty": 50, "max_price": 20_000.0}})
+    frame = trades(
+        {"qty": 50},
+        {"qty": 51},
+        {"qty": -51, "side": "sell"},
+        {"price": 20_000.25},
+        {"qty": 10**15},
+    )
+    quarantine = Quarantine(TRADES_RAW.name)
+
+    valid = validate_frame(TRADES_RAW, frame, quarantine, table, now=NOW)
+
+    assert valid["exchange_id"].to_list() == ["E1"]
+    got = quarantine.frame().select("exchange_id", "qty", "rule").rows()
+    assert got == [
+        ("E2", "51", "qty_out_of_bounds"),
+        ("E3", "-51", "qty_out_of_bounds"),
+        ("E4", "2", "price_out_of_bounds"),
+        ("E5", "1000000000000000", "qty_out_of_bounds"),
+    ]
+    assert quarantine.frame()["reason"][2] == (
+        "price 20000.25 is above 20000.0 for MES; if it is real, raise [instruments.MES] "
+        "max_price in tradelake.toml"
+    )
+    assert run(TRADES_RAW, trades({"qty": 10_000}))[0].height == 1  # the default bound holds
+    assert run(TRADES_RAW, trades({"qty": 10_001}))[1].by_rule() == {"qty_out_of_bounds": 1}
+
+
+def test_journal_volumes_and_prices_are_bounded_too() -> None:
+    _, quarantine = run(
+        ATAS_JOURNAL,
+        journal({"open_volume": -20_000}, {"close_volume": 20_000}, {"open_price": 2e7}),
+    )
+    assert quarantine.by_rule() == {
+        "close_volume_out_of_bounds": 1,
+        "open_price_out_of_bounds": 1,
+        "open_volume_out_of_bounds": 1,
+    }
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "10", True])
+def test_a_bound_that_is_not_a_positive_whole_number_is_a_config_error(bad: Any) -> None:
+    with pytest.raises(ConfigError, match=r"\[instruments.ES\] max_qty .* must be a whole number"):
+        InstrumentTable({"ES": {"max_qty": bad}})

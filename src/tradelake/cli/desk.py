@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
@@ -21,7 +20,7 @@ from tradelake.cli.common import (
 )
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import Console, rows_table
+from tradelake.console import Console, rows_table, shown
 from tradelake.errors import LandingError
 
 pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is_help=True)
@@ -68,24 +67,43 @@ def ingest(
 def watch(
     home: HomeOpt = None,
     tz: TzOpt = None,
-    settle: Annotated[float, typer.Option(help="Seconds a file must stay unchanged.")] = 1.0,
+    settle: Annotated[
+        float | None,
+        typer.Option(help="Seconds a file must stay unchanged (else [watch] settle_s)."),
+    ] = None,
 ) -> None:
-    """Watch the input/ folder and ingest each export once it is completely written."""
+    """Watch the input/ folder and ingest each export once it is completely written.
+
+    Never exits on one file: a busy feature store is waited for (tried again after [watch]
+    retry_s), a failed file is reported once, a file that never completes is reported, not
+    ingested.
+    """
+    from tradelake.jobs.watch import WatchTiming
     from tradelake.jobs.watch import watch as watch_folder
 
     with command(False) as console:
         platform = open_platform(home)
-        folder = platform.settings.input_dir
+        settings = platform.settings
+        timing = WatchTiming(
+            settle_s=settings.watch_seconds("settle_s") if settle is None else settle,
+            give_up_s=settings.watch_seconds("give_up_s"),
+            retry_s=settings.watch_seconds("retry_s"),
+        )
+        folder = settings.input_dir
         folder.mkdir(parents=True, exist_ok=True)
         platform.sweep_temp_files()
-        console.info(f"watching {folder} (Ctrl-C to stop)")
+        console.info(f"watching {shown(folder)} (Ctrl-C to stop)")
 
         def handle(batch: list[Path]) -> None:
             report = platform.ingest(batch, tz=tz)
             for result in report.files:
                 console.info(_log_line(result.to_dict()))
 
-        watch_folder(folder, handle, settle_s=settle, should_stop=stop_on_signals().is_set)
+        def problem(line: str) -> None:
+            console.info(f"{_stamp()} [yellow]{shown(line)}[/]")
+
+        should_stop = stop_on_signals().is_set
+        watch_folder(folder, handle, timing=timing, report=problem, should_stop=should_stop)
 
 
 def replay(
@@ -186,7 +204,8 @@ def quality(
         if json:
             console.frame(frame)
         else:
-            console.frame(rows_table(_quality_rows(frame)), title="Data quality (newest first)")
+            rows = rows_table(_quality_rows(frame))
+            console.frame(rows, title="Data quality (newest first)", multiline=["by rule"])
 
 
 def _quality_rows(frame: Any) -> list[dict[str, Any]]:
@@ -245,16 +264,20 @@ def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:
     console.frame(rows_table(table_rows), title="Ingest")
     for row in rows:
         for note in row["notes"]:
-            console.info(f"[yellow]note[/] {Path(row['path']).name}: {note}")
+            console.info(f"[yellow]note[/] {shown(Path(row['path']).name)}: {shown(note)}")
 
 
 def _log_line(row: dict[str, Any]) -> str:
     """One line per file for long-running commands, where a table per batch is noise."""
-    stamp = datetime.now().strftime("%H:%M:%S")
-    name = escape(Path(row["path"]).name)
+    stamp = _stamp()
+    name = shown(Path(row["path"]).name)
     if row["error"]:
-        return f"{stamp} [red]error[/] {name}: {escape(row['error'])}"
+        return f"{stamp} [red]error[/] {name}: {shown(row['error'])}"
     return f"{stamp} {row['status']} {name}: {row['rows']} rows, {row['quarantined']} quarantined"
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%H:%M:%S")
 
 
 def _date(value: datetime | None) -> date | None:

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
@@ -25,7 +24,7 @@ from tradelake.cli.common import (
     open_platform,
     stop_on_signals,
 )
-from tradelake.console import Console, rows_table
+from tradelake.console import Console, rows_table, shown
 from tradelake.errors import ConfigError
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
@@ -87,8 +86,15 @@ def run(home: HomeOpt = None) -> None:
             FeedStateStore(settings.state_dir),
             refresh=platform.refresh,
             writing=platform.writing,
-            watch=WatchConfig(settings.input_dir, settings.atas_timezone),
-            report=lambda line: console.info(escape(line)),
+            watch=WatchConfig(
+                settings.input_dir,
+                settings.atas_timezone,
+                settle_s=settings.watch_seconds("settle_s"),
+                give_up_s=settings.watch_seconds("give_up_s"),
+                retry_s=settings.watch_seconds("retry_s"),
+            ),
+            report=lambda line: console.info(shown(line)),
+            refresh_retry_s=settings.watch_seconds("retry_s"),
         )
         console.info(
             f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "

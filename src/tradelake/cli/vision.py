@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, open_platform
-from tradelake.console import Console, rows_table
+from tradelake.console import Console, rows_table, shown
 
 vision_app = typer.Typer(
     help="Chart screenshots: classify patterns, find similar setups, train the CNN.",
@@ -62,7 +62,7 @@ def similar(
             console.emit_json(result.to_dict())
             return
         console.info(
-            f"{image.name}: [bold]{result.signal}[/] ({result.prob:.2f}); "
+            f"{shown(image.name)}: [bold]{result.signal}[/] ({result.prob:.2f}); "
             f"searched {result.searched} frames of model {result.model_version}"
         )
         rows = [

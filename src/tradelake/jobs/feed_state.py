@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tradelake import atomic_files
+from tradelake.redaction import redact
 
 logger = logging.getLogger("tradelake.pull")
 
@@ -86,7 +87,8 @@ class FeedStateStore:
             return FeedState(name)
 
     def save(self, state: FeedState) -> None:
-        text = json.dumps(state.to_dict(), indent=2, sort_keys=True)
+        """Write the state; an error text that repeats a provider's key is masked first."""
+        text = redact(json.dumps(state.to_dict(), indent=2, sort_keys=True))
         atomic_files.write_text(self.path(state.name), text, durable=True)
 
 

@@ -38,8 +38,8 @@ from tradelake.jobs.feed_state import (
     ObservationDateCursor,
     PublishedCursor,
 )
+from tradelake.redaction import SENSITIVE_PARAMS
 from tradelake.sources.http import (
-    SENSITIVE_PARAMS,
     NextLinkPaginator,
     OffsetPaginator,
     PagePaginator,

@@ -23,7 +23,7 @@ from tradelake.errors import SourceFormatError, TradelakeError
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingObject, LandingStore
-from tradelake.sources.base import ParseContext, SourceDef, source_for_path
+from tradelake.sources.base import ParseContext, SourceDef, accepted_suffixes, source_for_path
 from tradelake.staging import StageResult, StagingWriter
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.validate import validate_frame
@@ -85,6 +85,14 @@ def ingest_paths(
 
 def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
     """Land and stage one file (see module docstring for the guarantees)."""
+    if path.is_dir():
+        return FileResult(
+            str(path),
+            None,
+            "error",
+            error=f"{path} is a folder, not a file; pass the export itself (or the folder "
+            "that holds it).",
+        )
     try:
         source = source_for_path(path)
         data = _read(path)
@@ -198,14 +206,31 @@ def parse_context(obj: LandingObject, instruments: InstrumentTable) -> ParseCont
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, directories walked (sorted, hidden and Office lock files skipped)."""
+    """Files as given, directories walked (sorted, hidden and Office lock files skipped).
+
+    A folder named like a data file (``x.xlsx/``) is not walked but returned as it is, so that
+    the ingest reports it instead of skipping it without a word.
+    """
+    suffixes = accepted_suffixes()
     files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and _visible(p))
+        if path.is_dir() and path.suffix.lower() not in suffixes:
+            files.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if _visible(p)
+                and (p.is_file() or (p.is_dir() and p.suffix.lower() in suffixes))
+                and not _inside_data_named_folder(p, path, suffixes)
+            )
         else:
             files.append(path)
     return files
+
+
+def _inside_data_named_folder(path: Path, root: Path, suffixes: frozenset[str]) -> bool:
+    """Whether ``path`` lies in a folder named like a data file below ``root`` (reported as a
+    whole, never walked)."""
+    return any(part.suffix.lower() in suffixes for part in path.relative_to(root).parents[:-1])
 
 
 def _visible(path: Path) -> bool:

@@ -36,6 +36,7 @@ from tradelake.errors import TerminalFeedError, TradelakeError
 from tradelake.jobs.feed_state import FeedState, FeedStateStore, utc_now
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
+from tradelake.redaction import redact
 from tradelake.sources.base import SourceDef, get_source
 from tradelake.sources.http import (
     ApiKeyAuth,
@@ -44,7 +45,6 @@ from tradelake.sources.http import (
     RetryPolicy,
     TokenBucket,
     Validators,
-    redact_url,
 )
 from tradelake.tables import TABLES
 
@@ -275,7 +275,7 @@ def _land_and_stage(
     attributes = {
         "feed": feed.name,
         "kind": feed.kind,
-        "url": redact_url(page.url),
+        "url": redact(page.url),
         "options": feed.options_json(),
     }
     if "timezone" in feed.options:
@@ -320,7 +320,7 @@ def _suffix(content_type: str) -> str:
 
 def _fail(result: PullResult, exc: Exception, message: str | None = None) -> None:
     result.status = "failed"
-    result.error = redact_url(message or str(exc))
+    result.error = redact(message or str(exc))
     logger.info("%s", result.error)  # callers report it; retries were logged as warnings
 
 

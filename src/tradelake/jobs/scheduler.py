@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -29,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from tradelake.errors import TradelakeError
+from tradelake.errors import TradelakeError, TransientError
 from tradelake.jobs.feed_state import FeedStateStore
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import FileResult, IngestEnv, ingest_paths
@@ -64,6 +65,8 @@ class WatchConfig:
     folder: Path
     timezone: str
     settle_s: float = 1.0
+    give_up_s: float = 120.0
+    retry_s: float = 5.0
 
 
 class FeedScheduler:
@@ -82,6 +85,7 @@ class FeedScheduler:
         workers: int = 2,
         tick_s: float = 0.5,
         report: Report = logger.info,
+        refresh_retry_s: float = 5.0,
     ) -> None:
         self.env, self.states, self.watch = env, states, watch
         self.options = options or PullOptions()
@@ -91,6 +95,9 @@ class FeedScheduler:
         self._refresh = refresh
         self._writing = writing
         self._refresh_lock = threading.Lock()
+        self.refresh_retry_s = refresh_retry_s
+        self._refresh_due: float | None = None  # monotonic time of a postponed refresh
+        self._refresh_retry: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
         self._watch_busy: Future[None] | None = None
         now = self.options.now()
@@ -98,13 +105,17 @@ class FeedScheduler:
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set, then let in-flight work finish (see module docstring)."""
-        watcher = FolderWatcher(self.watch.folder, self.watch.settle_s) if self.watch else None
+        watcher = None
+        if self.watch:
+            watch = self.watch
+            watcher = FolderWatcher(watch.folder, watch.settle_s, watch.give_up_s, self.report)
         try:
             while not stop.is_set():
                 now = self.options.now()
                 self.submit_due(now)
                 if watcher:
                     self._poll(watcher)
+                self._retry_refresh()
                 stop.wait(self._sleep_for(self.options.now()))
         finally:
             self._pool.shutdown(wait=True)
@@ -133,12 +144,31 @@ class FeedScheduler:
         return result
 
     def refresh(self) -> None:
-        """Refresh the feature store; serialised, and a failure is reported, not raised."""
+        """Refresh the feature store; serialised, and a failure is reported, not raised.
+
+        A transient failure (the store busy in another process) is tried again by the loop
+        after ``refresh_retry_s``, so staged rows reach the store without waiting for new ones.
+        """
         with self._refresh_lock:
             try:
                 self._refresh()
+            except TransientError as exc:
+                self._refresh_due = time.monotonic() + self.refresh_retry_s
+                self.report(
+                    f"feature-store refresh postponed ({exc}); trying again in "
+                    f"{self.refresh_retry_s:g} s"
+                )
             except TradelakeError as exc:
                 self.report(f"feature-store refresh failed ({exc}); the next refresh retries")
+            else:
+                self._refresh_due = None
+
+    def _retry_refresh(self) -> None:
+        due = self._refresh_due
+        running = self._refresh_retry is not None and not self._refresh_retry.done()
+        if due is not None and time.monotonic() >= due and not running:
+            self._refresh_due = None
+            self._refresh_retry = self._pool.submit(self._guarded, self.refresh)
 
     def _guarded(self, work: Callable[..., _T], *args: object) -> _T | None:
         """Run pool work so that a bug is logged with its traceback instead of lost in a Future."""
@@ -153,13 +183,20 @@ class FeedScheduler:
             return
         batch = watcher.ready()
         if batch:
-            self._watch_busy = self._pool.submit(self._guarded, self._ingest, batch)
+            self._watch_busy = self._pool.submit(self._guarded, self._ingest, watcher, batch)
 
-    def _ingest(self, batch: list[Path]) -> None:
+    def _ingest(self, watcher: FolderWatcher, batch: list[Path]) -> None:
         assert self.watch is not None
-        # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
-        with self._writing(), STAGING_LOCK:
-            results: list[FileResult] = ingest_paths(self.env, batch, timezone=self.watch.timezone)
+        try:
+            # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
+            with self._writing(), STAGING_LOCK:
+                results: list[FileResult] = ingest_paths(
+                    self.env, batch, timezone=self.watch.timezone
+                )
+        except TransientError as exc:  # the write lock's timeout, too
+            watcher.retry_later(batch, self.watch.retry_s)
+            self.report(f"ingest of {len(batch)} file(s) postponed ({exc}); trying again soon")
+            return
         for result in results:
             detail = f" ({result.error})" if result.error else ""
             self.report(f"ingest {result.path}: {result.status}, {result.rows} rows{detail}")

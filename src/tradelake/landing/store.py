@@ -25,6 +25,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,11 +34,15 @@ from typing import Any
 
 from tradelake.errors import LandingError
 from tradelake.landing.backend import LandingBackend, open_backend
+from tradelake.redaction import redact_data
 
 MANIFEST_PREFIX = "_manifest"
 LEDGER_PREFIX = "_ledger"
 SEALED_KEY = f"{LEDGER_PREFIX}/_sealed.json"
 _DIGEST_DOMAIN = b"tradelake manifest row v1\n"
+_SOURCE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_LANDING_ID_RE = re.compile(r"[0-9a-f]{64}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,7 @@ class LandingStore:
         ``attributes`` are kept in the manifest row with the first landing (e.g. the time zone
         the producer used) so a replay parses the object exactly as the first ingest did.
         """
-        if not source or "/" in source:
-            raise LandingError(f"source {source!r} must be a non-empty name without '/'.")
+        check_source(source)
         landing_id = hashlib.sha256(data).hexdigest()
         existing = self._manifest_row(landing_id)
         if existing is not None:
@@ -140,7 +144,7 @@ class LandingStore:
             bytes=len(data),
             content_type=content_type,
             key=_object_key(source, ingest_ts, landing_id, name),
-            attributes=dict(attributes or {}),
+            attributes=redact_data(dict(attributes or {})),
         ).with_digest()
         self._write(obj.key, data)
         if not self._write(_manifest_key(landing_id), obj.to_json().encode()):
@@ -165,6 +169,10 @@ class LandingStore:
 
     def describe(self, landing_id: str) -> LandingObject:
         """The manifest row of a landed object."""
+        if not _LANDING_ID_RE.fullmatch(landing_id):
+            raise LandingError(
+                f"{landing_id!r} is not a landing id; use the 64 hex characters of a sha256."
+            )
         row = self._manifest_row(landing_id)
         if row is None:
             raise LandingError(f"no landing object {landing_id} in {self.url}.")
@@ -244,6 +252,7 @@ class LandingStore:
         self._write(SEALED_KEY, seal_record())
 
     def _write(self, key: str, data: bytes) -> bool:
+        check_key(key)
         try:
             return self.backend.create(key, data)
         except OSError as exc:
@@ -253,6 +262,46 @@ class LandingStore:
 def seal_record(now: datetime | None = None) -> bytes:
     """The content of the zone's seal marker (when it was sealed, for people reading it)."""
     return json.dumps({"sealed_at": (now or datetime.now(UTC)).isoformat()}).encode()
+
+
+def check_source(source: str) -> str:
+    """``source`` if it is a safe landing source name, else a :class:`LandingError` that says
+    what is allowed.
+
+    The source becomes the first folder of every object key (and a ``source=`` folder in
+    staging), so ``..``, a slash or a control character would write outside the landing root
+    or put escape codes on a terminal.
+    """
+    if not isinstance(source, str) or not _SOURCE_RE.fullmatch(source) or ".." in source:
+        raise LandingError(
+            f"landing source {source!r} is not allowed; use 1-128 letters, digits, '_', '.', ':'"
+            " or '-', starting with a letter or digit, without '/' or '..' (e.g. 'rss:ecb')."
+        )
+    return source
+
+
+def check_key(key: str) -> str:
+    """``key`` if it is a relative object key that stays inside the landing root."""
+    parts = key.split("/")
+    if (
+        not key
+        or "\\" in key
+        or _CONTROL_RE.search(key)
+        or any(part in ("", ".", "..") for part in parts)
+        or not _safe_first_folder(parts[0])
+    ):
+        raise LandingError(
+            f"landing key {key!r} would leave the landing folder or is malformed; keys are "
+            "relative paths of safe names (a bug in the caller: report it)."
+        )
+    return key
+
+
+def _safe_first_folder(first: str) -> bool:
+    """The first folder of a key is a source name, the manifest or the ledger folder."""
+    return first in (MANIFEST_PREFIX, LEDGER_PREFIX) or bool(
+        _SOURCE_RE.fullmatch(first) and ".." not in first
+    )
 
 
 def _manifest_key(landing_id: str) -> str:

@@ -37,6 +37,7 @@ from tradelake.errors import SourceFormatError
 from tradelake.instruments import InstrumentTable, parse_symbol
 from tradelake.sources.atas_cells import (
     MARKER_SPELLINGS,
+    beyond_int64,
     cell_numbers,
     cell_text,
     display_label,
@@ -60,6 +61,7 @@ from tradelake.staging.quarantine import Quarantine
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_VOLUMES = ("open_volume", "close_volume")
 _JOURNAL_NUMBERS = ("open_price", "open_volume", "close_price", "close_volume", "price_pnl",
                     "profit_ticks", "pnl")  # fmt: skip
 
@@ -201,8 +203,9 @@ def _executions(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataF
         timestamp = to_utc(local, timezone)
         order_id, extra = cell_text(_optional(f, "order_id")), _extra(f, sheet.extras)
         texts = pending_texts.result()
+    too_large = [(beyond_int64(volume, "volume"), "qty_out_of_bounds")]
     reason = _first_error(
-        [texts.instrument_error, direction_error, time_error, volume_error,
+        [too_large[0][0], texts.instrument_error, direction_error, time_error, volume_error,
          _whole(volume, "volume"), _contradiction(volume, sign), price_error, commission_error]
     )  # fmt: skip
     side = pl.when(pl.col("s") > 0).then(pl.lit("buy")).when(pl.col("s") < 0).then(pl.lit("sell"))
@@ -221,7 +224,7 @@ def _executions(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataF
             "extra": extra,
         }
     )
-    trades = _set_aside(f, trades, reason, sheet.name, quarantine)
+    trades = _set_aside(f, trades, reason, sheet.name, quarantine, _rules(too_large))
     return trades.select([pl.col(c).cast(t) for c, t in TRADES_RAW.content.items()])
 
 
@@ -285,7 +288,9 @@ def _journal(sheet: Sheet, timezone: str, quarantine: Quarantine) -> pl.DataFram
             "extra": _extra(f, sheet.extras),
         }
     ).with_columns(pl.col("open_volume", "close_volume").round(0).cast(pl.Int64, strict=False))
-    journal = _set_aside(f, journal, _first_error(errors), sheet.name, quarantine)
+    too_large = [(beyond_int64(values[k], k), f"{k}_out_of_bounds") for k in _VOLUMES]
+    reason = _first_error([error for error, _ in too_large] + errors)
+    journal = _set_aside(f, journal, reason, sheet.name, quarantine, _rules(too_large))
     journal = journal.with_columns(journal_ids(journal))
     return journal.select([pl.col(c).cast(t) for c, t in ATAS_JOURNAL.content.items()])
 
@@ -296,15 +301,18 @@ def _set_aside(
     reason: pl.Series | None,
     sheet: str,
     quarantine: Quarantine,
+    rules: pl.Series | None = None,
 ) -> pl.DataFrame:
-    """Quarantine rows with a parse error (as the original text) and return the others, typed."""
+    """Quarantine rows with a parse error (as the original text) and return the others, typed.
+
+    ``rules`` names the rule per row where it is not ``unparseable`` (a volume beyond Int64)."""
     if reason is None:
         return typed
     bad = reason.is_not_null()
     quarantine.add(
         raw.filter(bad).with_columns(pl.lit(sheet).alias("sheet")),
         pl.lit(reason.filter(bad)),
-        rule="unparseable",
+        rule="unparseable" if rules is None else pl.lit(rules.filter(bad)),
     )
     return typed.filter(~bad)
 
@@ -312,6 +320,16 @@ def _set_aside(
 def _first_error(errors: Sequence[pl.Series | None]) -> pl.Series | None:
     present = [e for e in errors if e is not None]
     return pl.select(pl.coalesce(present)).to_series() if present else None
+
+
+def _rules(named: Sequence[tuple[pl.Series | None, str]]) -> pl.Series | None:
+    """The rule of each row whose first error is one of ``named`` (listed first, in order, in
+    the errors given to :func:`_first_error`), else ``unparseable``; None when none fired."""
+    present = [(error, rule) for error, rule in named if error is not None]
+    if not present:
+        return None
+    chosen = [pl.when(pl.lit(error).is_not_null()).then(pl.lit(rule)) for error, rule in present]
+    return pl.select(pl.coalesce([*chosen, pl.lit("unparseable")])).to_series()
 
 
 def _whole(values: pl.Series, label: str) -> pl.Series | None:

@@ -33,6 +33,7 @@ from tradelake.tables import UTC_TS
 
 MISSING_MARKERS = ("", "-", "--", "—", "–", "n/a", "na", "#n/a", "null", "none", "nan")
 MARKER_SPELLINGS = sorted({v for m in MISSING_MARKERS for v in (m, m.upper(), m.title())})
+INT64_LIMIT = 2.0**63  # volumes are stored as Int64 contracts
 _SPACES, _INVISIBLE = "\u00a0\u202f\u2009\u2007", "\u200b\u200c\u200d\u2060\ufeff"
 _STRIP = " \t\r\n" + _SPACES + _INVISIBLE
 _EDGE_SPACE = r"^[\s\u200b\ufeff]|[\s\u200b\ufeff]$"
@@ -251,6 +252,20 @@ def journal_ids(frame: pl.DataFrame) -> pl.Series:
     ]
     keys = frame.select(pl.concat_str(parts, separator="\x1f")).to_series()
     return stable_ids(keys).alias("journal_id")
+
+
+def beyond_int64(values: pl.Series, label: str) -> pl.Series | None:
+    """An error where a volume is no Int64 (|v| >= 2^63, infinite or NaN).
+
+    Casting such a value gives null, and the row then read "qty is missing" with its value lost;
+    the parser sets these rows aside with their original cell text instead (rule
+    ``<column>_out_of_bounds``), beside validation's per-root ``max_qty`` bound.
+    """
+    broken = values.is_not_null() & ~(values.abs() < INT64_LIMIT).fill_null(False)
+    return error_where(
+        broken,
+        pl.format(f"{label} {{}} is beyond any number of contracts (2^63)", pl.lit(values)),
+    )
 
 
 def error_where(mask: pl.Series, message: pl.Expr) -> pl.Series | None:

@@ -100,6 +100,13 @@ def get_source(name: str) -> SourceDef:
         raise KeyError(f"unknown source {name!r}; registered sources: {known}") from None
 
 
+def accepted_suffixes() -> frozenset[str]:
+    """Every suffix a dropped file may have (``.xlsx``, ``.png``, ...), lower case."""
+    import tradelake.sources  # noqa: F401  (registers the built-in parsers)
+
+    return frozenset(suffix for source in SOURCES.values() for suffix in source.suffixes)
+
+
 def source_for_path(path: Path) -> SourceDef:
     """The file-dropped source that accepts ``path``'s suffix (``.xlsx`` → ATAS)."""
     import tradelake.sources  # noqa: F401  (registers the built-in parsers)
@@ -108,7 +115,7 @@ def source_for_path(path: Path) -> SourceDef:
     for source in SOURCES.values():
         if suffix in source.suffixes:
             return source
-    accepted = sorted({s for src in SOURCES.values() for s in src.suffixes})
+    accepted = sorted(accepted_suffixes())
     raise SourceFormatError(
         f"{path}: unsupported file type {suffix or '(none)'}; "
         f"tradelake ingest accepts {', '.join(accepted)} files."

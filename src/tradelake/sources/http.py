@@ -14,9 +14,11 @@ What a caller may rely on:
 - **Rate limit.** A :class:`TokenBucket` per provider key spaces requests (FRED allows 120
   requests per minute per key; Finnhub's free tier 60).
 - **Keys never leak.** The key is sent where the provider expects it (:class:`ApiKeyAuth`) and
-  is masked in every URL we log, land or raise (:func:`redact_url`), scrubbed from error text,
-  and from ``httpx``'s own request log. 401/403 messages name the env var or file that holds the
-  key, never its value. A key is never sent to another host on a redirect.
+  is registered with :mod:`tradelake.redaction`, so its value is masked in every URL we log,
+  land or raise, in error text, state files, quarantine and every log record (httpx's and
+  httpcore's included); key-like URL parameters are masked by name too
+  (:func:`tradelake.redaction.redact_url`). 401/403 messages name the env var or file that
+  holds the key, never its value. A key is never sent to another host on a redirect.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,39 +37,11 @@ from typing import Any, Protocol
 import httpx
 
 from tradelake.errors import TerminalFeedError, TransientFeedError
+from tradelake.redaction import MASK, redact, register_secret
 
 logger = logging.getLogger("tradelake.pull")
 
-SENSITIVE_PARAMS = (
-    "api_key|apikey|api-key|token|access_token|auth|key|secret|client_secret|password|sig|signature"
-)
-_PARAM_RE = re.compile(rf"(?i)([?&;](?:{SENSITIVE_PARAMS})=)[^&;#\s\"'>]*")
-_USERINFO_RE = re.compile(r"(//[^/:@\s]+:)[^/@\s]+@")
-MASK = "***"
 MAX_REDIRECTS = 5
-
-
-def redact_url(url: str | httpx.URL) -> str:
-    """``url`` with the values of key-like query parameters and any password masked.
-
-    Works on any text that contains URLs (log lines, error messages), not only on one URL.
-    """
-    text = _PARAM_RE.sub(rf"\g<1>{MASK}", str(url))
-    return _USERINFO_RE.sub(rf"\g<1>{MASK}@", text)
-
-
-class _RedactingFilter(logging.Filter):
-    """Masks keys in records of ``httpx``'s own logger, which prints every request URL at INFO."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_url(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-logging.getLogger("httpx").addFilter(_RedactingFilter())
 
 
 @dataclass(frozen=True)
@@ -85,6 +58,9 @@ class ApiKeyAuth:
     header: str | None = None
     scheme: str = ""
 
+    def __post_init__(self) -> None:
+        register_secret(self.key)  # masked in every output from now on (tradelake.redaction)
+
     def apply(self, params: dict[str, str], headers: dict[str, str]) -> None:
         if self.param:
             params[self.param] = self.key
@@ -93,7 +69,7 @@ class ApiKeyAuth:
 
     def scrub(self, text: str) -> str:
         """``text`` with the key masked (defence in depth for provider error bodies)."""
-        return redact_url(text.replace(self.key, MASK) if self.key else text)
+        return redact(text.replace(self.key, MASK) if self.key else text)
 
 
 @dataclass(frozen=True)
@@ -246,7 +222,7 @@ class PullClient:
         # httpx 0.28 replaces a URL's query with `params`; merge so a next link keeps its own.
         target = httpx.URL(url).copy_merge_params(query)
         request = self._http.build_request("GET", target, headers=headers)
-        shown = redact_url(request.url)
+        shown = redact(str(request.url))
         problem = ""
         for attempt in range(self.retry.attempts):
             if self.bucket:
@@ -304,14 +280,14 @@ class PullClient:
             target = response.next_request
             if self.auth and target.url.netloc != request.url.netloc:
                 raise TerminalFeedError(
-                    f"feed {self.feed}: {redact_url(request.url)} redirects to another host "
+                    f"feed {self.feed}: {redact(str(request.url))} redirects to another host "
                     f"({target.url.host}); set the feed's url to the final address so the API "
                     "key is not sent elsewhere."
                 )
             request = target
         raise TerminalFeedError(
             f"feed {self.feed}: more than {MAX_REDIRECTS} redirects from "
-            f"{redact_url(request.url)}; set the feed's url to the final address."
+            f"{redact(str(request.url))}; set the feed's url to the final address."
         )
 
     def _raise_terminal(self, response: httpx.Response, shown: str) -> None:
@@ -351,7 +327,7 @@ class PullClient:
 
     def scrub(self, text: str) -> str:
         """``text`` with this client's key and any key-like URL parameter masked."""
-        return self.auth.scrub(text) if self.auth else redact_url(text)
+        return self.auth.scrub(text) if self.auth else redact(text)
 
 
 def _check_length(response: httpx.Response) -> None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from tradelake.redaction import MASK, REDACTOR
+
 
 @dataclass
 class Quarantine:
@@ -34,7 +36,7 @@ class Quarantine:
         text = rows.with_columns(reason_expr.alias("reason"), rule_expr.alias("rule")).select(
             pl.all().cast(pl.Utf8, strict=False)
         )
-        self.frames.append(text)
+        self.frames.append(_mask_secrets(text))
 
     @property
     def count(self) -> int:
@@ -61,3 +63,12 @@ class Quarantine:
         for frame in self.frames:
             counts.update(frame[column].to_list())
         return dict(sorted(counts.items()))
+
+
+def _mask_secrets(text: pl.DataFrame) -> pl.DataFrame:
+    """A provider that echoes its key in a row (an error item, a reason) must not write it to
+    the quarantine: registered secrets are masked in every text column (:mod:`redaction`)."""
+    secrets = sorted(REDACTOR.values, key=len, reverse=True)
+    if not secrets:
+        return text
+    return text.with_columns(pl.all().str.replace_many(secrets, [MASK] * len(secrets)))

@@ -3,9 +3,11 @@
 Bad data is not an exception path (STYLE: Errors). For each table with registered rules
 (``trades_raw``, ``atas_journal``) a row gets the reason of the *first* rule it breaks, named with
 the offending value ("price must be > 0 (got -5.0)", "price 5012.13 not on the 0.25 tick grid of
-MES", "unknown instrument root ZZ: add [instruments.ZZ] to tradelake.toml"). Rules are polars
-expressions evaluated in one pass (which rule failed, as a number); reason text is built only
-for the failing rows, so a clean 200,000-row frame costs a few boolean columns.
+MES", "unknown instrument root ZZ: add [instruments.ZZ] to tradelake.toml"). Quantities and
+prices must lie within the root's sane bounds (``max_qty``, ``max_price`` in
+:mod:`tradelake.instruments`, configurable per root): ``qty_out_of_bounds`` and friends. Rules
+are polars expressions evaluated in one pass (which rule failed, as a number); reason text is
+built only for the failing rows, so a clean 200,000-row frame costs a few boolean columns.
 
 Duplicates of the natural key within one frame (the writer versions against *other* landing
 objects only, so they must be settled here): an exact repeat of an earlier row is quarantined as
@@ -35,6 +37,9 @@ from tradelake.tables import ATAS_JOURNAL, TRADES_RAW, TableSpec
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 TICK_TOLERANCE = 1e-6  # in ticks: float division noise is ~1e-12, a wrong tick is >= 0.01
 _TICK = "__tick"
+_MAX_QTY = "__max_qty"
+_MAX_PRICE = "__max_price"
+_SPEC_COLUMNS = (_TICK, _MAX_QTY, _MAX_PRICE)
 _RULE = "__rule"
 
 
@@ -100,6 +105,8 @@ def trade_rules(latest: datetime) -> list[Rule]:
         *_required("account", "instrument", "exchange_id", "timestamp", "side", "qty", "price"),
         *_required("commission", "trade_id"),
         _unknown_root(),
+        _qty_bound("qty"),
+        _price_bound("price"),
         Rule("price_not_positive", price <= 0, pl.format("price must be > 0 (got {})", price)),
         Rule("qty_zero", qty == 0, pl.lit("qty must not be 0")),
         Rule(
@@ -127,6 +134,10 @@ def journal_rules(latest: datetime) -> list[Rule]:
     return [
         *_required("account", "instrument", "open_ts", "open_price", "open_volume", "journal_id"),
         _unknown_root(),
+        _qty_bound("open_volume"),
+        _qty_bound("close_volume"),
+        _price_bound("open_price"),
+        _price_bound("close_price"),
         Rule(
             "open_price_not_positive",
             pl.col("open_price") <= 0,
@@ -184,6 +195,40 @@ def _unknown_root() -> Rule:
     )
 
 
+def _qty_bound(column: str) -> Rule:
+    """|contracts| <= the root's ``max_qty`` (a fill of 10^15 is a broken export)."""
+    value, bound, root = pl.col(column), pl.col(_MAX_QTY), pl.col("root")
+    return Rule(
+        f"{column}_out_of_bounds",
+        value.abs() > bound,
+        pl.format(
+            f"{column} {{}} is beyond ±{{}} contracts for {{}}; if it is real, raise "
+            "[instruments.{}] max_qty in tradelake.toml",
+            value,
+            bound,
+            root,
+            root,
+        ),
+    )
+
+
+def _price_bound(column: str) -> Rule:
+    """price <= the root's ``max_price`` (the lower side is the > 0 rule)."""
+    value, bound, root = pl.col(column), pl.col(_MAX_PRICE), pl.col("root")
+    return Rule(
+        f"{column}_out_of_bounds",
+        value > bound,
+        pl.format(
+            f"{column} {{}} is above {{}} for {{}}; if it is real, raise [instruments.{{}}] "
+            "max_price in tradelake.toml",
+            value,
+            bound,
+            root,
+            root,
+        ),
+    )
+
+
 def _in_range(column: str, latest: datetime) -> Rule:
     ts = pl.col(column)
     return Rule(
@@ -194,10 +239,25 @@ def _in_range(column: str, latest: datetime) -> Rule:
 
 
 def _with_ticks(frame: pl.DataFrame, instruments: InstrumentTable) -> pl.DataFrame:
-    """Add the tick size of each row's root (null for a root the instrument table lacks)."""
-    ticks = {row["root"]: row["tick_size"] for row in instruments.as_rows()}
-    tick = pl.col("root").replace_strict(ticks, default=None, return_dtype=pl.Float64)
-    return frame.with_columns(tick.alias(_TICK))
+    """Add the tick size and the bounds of each row's root (null for a root the instrument
+    table lacks: the unknown-root rule names those).
+
+    One left join on a small spec frame: three ``replace_strict`` lookups on the root text cost
+    about 36 ms at 200k fills, the join about 5 ms.
+    """
+    bounds = instruments.bounds()
+    specs = pl.DataFrame(
+        {
+            "root": [row["root"] for row in instruments.as_rows()],
+            _TICK: [row["tick_size"] for row in instruments.as_rows()],
+        },
+        schema={"root": pl.Utf8, _TICK: pl.Float64},
+    ).with_columns(
+        pl.col("root").replace_strict({r: b[0] for r, b in bounds.items()}).alias(_MAX_QTY),
+        pl.col("root").replace_strict({r: b[1] for r, b in bounds.items()}).alias(_MAX_PRICE),
+    )
+    specs = specs.cast({_MAX_QTY: pl.Int64, _MAX_PRICE: pl.Float64})
+    return frame.join(specs, on="root", how="left", maintain_order="left")
 
 
 def _apply_rules(frame: pl.DataFrame, rules: list[Rule], quarantine: Quarantine) -> pl.DataFrame:
@@ -214,9 +274,9 @@ def _apply_rules(frame: pl.DataFrame, rules: list[Rule], quarantine: Quarantine)
         names = bad.get_column(_RULE).replace_strict(
             {i: r.name for i, r in enumerate(rules)}, return_dtype=pl.Utf8
         )
-        quarantine.add(bad.drop(_TICK, _RULE), pl.lit(reasons), rule=pl.lit(names))
+        quarantine.add(bad.drop(*_SPEC_COLUMNS, _RULE), pl.lit(reasons), rule=pl.lit(names))
         numbered = numbered.filter(~failing)
-    return numbered.drop(_TICK, _RULE)
+    return numbered.drop(*_SPEC_COLUMNS, _RULE)
 
 
 def _deduplicate(

@@ -39,6 +39,7 @@ import polars as pl
 from tradelake import atomic_files
 from tradelake.errors import StagingError
 from tradelake.landing import LandingObject
+from tradelake.redaction import redact
 from tradelake.staging.quality import quality_frame
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.recent import DEFAULT_BYTES, RecentParts
@@ -252,7 +253,7 @@ class StagingWriter:
 
     def record_file_error(self, landing_id: str, source: str, reason: str) -> None:
         """Quarantine a whole landing object that could not be parsed, with its reason."""
-        body = {"landing_id": landing_id, "source": source, "reason": reason}
+        body = {"landing_id": landing_id, "source": source, "reason": redact(reason)}
         target = self.root / QUARANTINE_DIR / "_files" / f"{landing_id}.json"
         atomic_files.write_text(target, json.dumps(body, sort_keys=True))
 
