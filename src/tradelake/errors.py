@@ -13,7 +13,9 @@ whole file, feed, or command.
     ├── StagingError           staging files could not be written or read
     ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
     ├── FeedError              a pulled feed failed (see the markers below)
-    └── VisionError            an image could not be decoded or a model not loaded
+    ├── VisionError            an image could not be decoded or a model not loaded
+    └── StreamError            the real-time path refused a frame, token or alert sink
+        └── SinkError          an alert sink did not take an alert (transient: retried)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -72,3 +74,11 @@ class TerminalFeedError(FeedError, TerminalError):
 
 class VisionError(TerminalError):
     """An image could not be decoded, or a vision model could not be loaded."""
+
+
+class StreamError(TradelakeError):
+    """The real-time path refused something: a frame, a token, a sink's configuration."""
+
+
+class SinkError(StreamError, TransientError):
+    """An alert sink did not accept an alert; the dispatcher retries it with backoff."""
