@@ -121,7 +121,8 @@ def main() -> None:
 
     bases = _bases(12)
     console.print(f"load average before: {os.getloadavg()[0]:.2f}")
-    baseline = _baseline(bases)
+    clf = ChartClassifier.load()
+    before = _baseline(clf, bases)
     with tempfile.TemporaryDirectory(prefix="tl-realtime-") as tmp:
         home = Path(tmp)
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
@@ -129,6 +130,10 @@ def main() -> None:
         server = _start_server(home, port, args.queue)
         try:
             main_run = _measure(port, bases, args.devices, args.fps * args.devices, args.seconds)
+            # Measured again right after the main run: on a shared machine the load moves, and
+            # the ratio is taken against the faster of the two (the less flattering one).
+            after = _baseline(clf, bases)
+            baseline = min(before, after, key=lambda times: float(np.percentile(times, 50)))
             ramp: list[tuple[Run, np.ndarray]] = []
             for total in [float(x) for x in args.ramp.split(",") if x]:
                 run = _measure(
@@ -162,9 +167,8 @@ def _png(bases: list[Image.Image], number: int) -> bytes:
     return buf.getvalue()
 
 
-def _baseline(bases: list[Image.Image]) -> np.ndarray:
+def _baseline(clf: ChartClassifier, bases: list[Image.Image]) -> np.ndarray:
     """The bare classifier: one frame's PNG decode + model, in this process (ms)."""
-    clf = ChartClassifier.load()
     frames = [_png(bases, 10_000_000 + i) for i in range(40)]
     clf.predict(frames[:3])
     times = []

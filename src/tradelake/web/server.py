@@ -26,7 +26,9 @@ def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=3,  # an idle SSE client must not hold up a shutdown
-        ws_max_size=runtime.settings.max_frame_bytes + 1024,
+        # Room above the frame limit, so an oversize frame is answered with an error and the
+        # connection stays up; past twice the limit the server closes it (1009, too big).
+        ws_max_size=2 * runtime.settings.max_frame_bytes + 1024,
     )
     return uvicorn.Server(config)
 
