@@ -117,11 +117,15 @@ class CvService:
     def rescan(self) -> int:
         """Score every landed ``screen:*`` frame with no ``img_signals`` row (and no quarantine
         record); returns how many were found. Their signals are published like any other."""
-        missing = [
-            obj
-            for obj in self._env.landing.list()
-            if obj.source.startswith(SCREEN_SOURCE_PREFIX) and not self._skip(obj.landing_id)
-        ]
+        frames = [o for o in self._env.landing.list() if o.source.startswith(SCREEN_SOURCE_PREFIX)]
+        # Staged by an earlier run that stopped before the markers: mark, never stage again.
+        staging = self._env.staging
+        with self._done_lock:
+            unmarked = [o.landing_id for o in frames if o.landing_id in self._done]
+        staging.mark_processed_many(
+            {i: {IMG_SIGNALS.name: 1} for i in unmarked if not staging.is_processed(i)}
+        )
+        missing = [obj for obj in frames if not self._skip(obj.landing_id)]
         for start in range(0, len(missing), self._settings.max_batch):
             chunk = missing[start : start + self._settings.max_batch]
             self._score([frame_of_landed(obj) for obj in chunk], [])
