@@ -230,6 +230,7 @@ def _send(port: int, device: str, datas: list[bytes], start: float, fps: float, 
             yield Frame(f"{device}-{i}-{port}-{start:.0f}", datetime.fromtimestamp(at, UTC), data)
 
     sender = FrameSender(f"ws://127.0.0.1:{port}/ws/frames/{device}", PRODUCER)
+    sender.connect()  # before the first scheduled capture, as a running capture loop would be
     report = sender.send_all(scheduled())
     for answer in report.answers:
         if answer.get("status") == "accepted" and answer.get("frame_id"):
