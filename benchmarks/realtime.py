@@ -45,6 +45,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
@@ -114,6 +115,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=4)
     parser.add_argument("--fps", type=float, default=2.0, help="frames per second per device")
     parser.add_argument("--queue", default="memory", help="[stream] queue of the server")
+    parser.add_argument("--cv-threads", type=int, default=0, help="[stream] cv_threads")
     parser.add_argument("--ramp", default="8,16,24,32,48,64", help="total fps steps ('' = skip)")
     parser.add_argument("--ramp-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -121,13 +123,15 @@ def main() -> None:
 
     bases = _bases(12)
     console.print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if args.cv_threads:  # the baseline scores as the server's CV service does
+        torch.set_num_threads(args.cv_threads)
     clf = ChartClassifier.load()
     before = _baseline(clf, bases)
     with tempfile.TemporaryDirectory(prefix="tl-realtime-") as tmp:
         home = Path(tmp)
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
         port = _free_port()
-        server = _start_server(home, port, args.queue)
+        server = _start_server(home, port, args.queue, args.cv_threads)
         try:
             main_run = _measure(port, bases, args.devices, args.fps * args.devices, args.seconds)
             # Measured again right after the main run: on a shared machine the load moves, and
@@ -261,12 +265,13 @@ class _Listener:
         self._thread.join(5)
 
 
-def _start_server(home: Path, port: int, queue: str) -> subprocess.Popen[str]:
+def _start_server(home: Path, port: int, queue: str, cv_threads: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELAKE_")}
     env.update(
         TRADELAKE_PRODUCER_TOKEN=PRODUCER,
         TRADELAKE_VIEWER_TOKEN=VIEWER,
         TRADELAKE_STREAM__QUEUE=queue,
+        TRADELAKE_STREAM__CV_THREADS=str(cv_threads),
     )
     server = subprocess.Popen(
         [sys.executable, "-m", "tradelake", "serve", "--home", str(home), "--port", str(port)],
@@ -300,6 +305,7 @@ def _report(
     )
     figures: dict[str, Any] = {
         "queue": args.queue,
+        "cv_threads": args.cv_threads,
         "devices": main_run.devices,
         "fps_total": main_run.fps_total,
         "seconds": main_run.seconds,
