@@ -148,7 +148,11 @@ def main() -> None:
                     break
         finally:
             server.send_signal(signal.SIGINT)
-            server.communicate(timeout=120)
+            try:
+                server.communicate(timeout=60)
+            except subprocess.TimeoutExpired:  # never leave a server behind
+                server.kill()
+                server.communicate()
         rows = StagingWriter(load_settings(home).staging_url).read("img_signals")
         row_counts: dict[str, int] = {}
         for fid in rows["frame_id"].to_list() if rows.height else []:
