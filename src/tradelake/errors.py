@@ -15,7 +15,9 @@ whole file, feed, or command.
     │   └── StoreBusyError     another process holds its write lock (transient)
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
-    └── AccessError            the caller's role may not do this (an analyst's write)
+    ├── AccessError            the caller's role may not do this (an analyst's write)
+    └── StreamError            the real-time path refused a frame, token or alert sink
+        └── SinkError          an alert sink did not take an alert (transient: retried)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -83,3 +85,11 @@ class VisionError(TerminalError):
 class AccessError(TerminalError):
     """The caller asked for something its role does not allow (an analyst query that writes,
     reads outside the served tables, or loads an extension)."""
+
+
+class StreamError(TradelakeError):
+    """The real-time path refused something: a frame, a token, a sink's configuration."""
+
+
+class SinkError(StreamError, TransientError):
+    """An alert sink did not accept an alert; the dispatcher retries it with backoff."""
