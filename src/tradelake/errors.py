@@ -13,7 +13,10 @@ whole file, feed, or command.
     ├── StagingError           staging files could not be written or read
     ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
     ├── FeedError              a pulled feed failed (see the markers below)
-    └── VisionError            an image could not be decoded or a model not loaded
+    ├── VisionError            an image could not be decoded or a model not loaded
+    └── StreamError            the real-time path (gateway, queue, CV service, alerts) stopped
+        └── QueueError         the stream queue refused a publish, poll or commit
+            └── QueueUnavailableError   the broker cannot be reached (transient)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -72,3 +75,15 @@ class TerminalFeedError(FeedError, TerminalError):
 
 class VisionError(TerminalError):
     """An image could not be decoded, or a vision model could not be loaded."""
+
+
+class StreamError(TradelakeError):
+    """The real-time path (gateway, queue, CV service, alert engine) could not go on."""
+
+
+class QueueError(StreamError):
+    """The stream queue refused a publish, poll or commit."""
+
+
+class QueueUnavailableError(QueueError, TransientError):
+    """The queue's broker cannot be reached or did not acknowledge in time; retry once it is up."""
