@@ -15,8 +15,9 @@ whole file, feed, or command.
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
     └── StreamError            the real-time path (gateway, queue, CV service, alerts) stopped
-        └── QueueError         the stream queue refused a publish, poll or commit
-            └── QueueUnavailableError   the broker cannot be reached (transient)
+        ├── QueueError         the stream queue refused a publish, poll or commit
+        │   └── QueueUnavailableError   the broker cannot be reached (transient)
+        └── CaptureError       the screen could not be grabbed (no display, bad region)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -87,3 +88,7 @@ class QueueError(StreamError):
 
 class QueueUnavailableError(QueueError, TransientError):
     """The queue's broker cannot be reached or did not acknowledge in time; retry once it is up."""
+
+
+class CaptureError(StreamError, TerminalError):
+    """The producer could not grab the screen: no display, or a monitor or region outside it."""
