@@ -14,7 +14,8 @@ whole file, feed, or command.
     ├── FeatureStoreError      the DuckDB feature store refused a query or refresh
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
-    └── StreamError            the real-time path (gateway, queue, CV service, alerts) stopped
+    └── StreamError            the real-time path refused a frame, token or alert sink
+        ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
         │   └── QueueUnavailableError   the broker cannot be reached (transient)
         └── CaptureError       the screen could not be grabbed (no display, bad region)
@@ -79,7 +80,11 @@ class VisionError(TerminalError):
 
 
 class StreamError(TradelakeError):
-    """The real-time path (gateway, queue, CV service, alert engine) could not go on."""
+    """The real-time path refused something: a frame, a token, a sink's configuration."""
+
+
+class SinkError(StreamError, TransientError):
+    """An alert sink did not accept an alert; the dispatcher retries it with backoff."""
 
 
 class QueueError(StreamError):
