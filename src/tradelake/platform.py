@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +27,14 @@ from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
+from tradelake.stream import lineage
+from tradelake.stream.settings import StreamSettings, stream_settings
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.stream.alerts import Alert
+    from tradelake.stream.queue import Queue
+    from tradelake.stream.runtime import StreamRuntime
 
 Progress = Callable[[str], None]
 
@@ -200,6 +205,38 @@ class Platform:
             time_budget=time_budget,
             progress=progress,
         )
+
+    # -- real-time stream (issue 9) ---------------------------------------------------------
+
+    @cached_property
+    def stream_settings(self) -> StreamSettings:
+        """``[stream]``, ``[[alerts]]`` and ``[[sinks]]``, checked."""
+        return stream_settings(self.settings)
+
+    def stream_runtime(
+        self, roles: Sequence[str] | None = None, *, queue: Queue | None = None
+    ) -> StreamRuntime:
+        """The stream roles of this process (all of them by default), not started yet."""
+        from tradelake.stream.runtime import ROLES, StreamRuntime
+
+        return StreamRuntime(
+            self.ingest_env,
+            self.stream_settings,
+            state_dir=self.settings.state_dir,
+            model=self.settings.vision_model,
+            tracking_uri=self.settings.mlflow_tracking_uri,
+            roles=roles or ROLES,
+            queue=queue,
+            refresh=self.features.refresh,
+        )
+
+    def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
+        """Stored alerts sent at or after ``since``, oldest first."""
+        return lineage.stored_alerts(self.settings.state_dir, since, limit)
+
+    def alert_chain(self, alert_id: str) -> lineage.AlertChain:
+        """Alert → signal (``img_signals``) → frame → landed image, each checked."""
+        return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
 
 
 def _filters(

@@ -20,13 +20,11 @@ alerts. An image the model cannot decode is quarantined as a whole file with its
 
 from __future__ import annotations
 
-import json
 import logging
 import queue as queue_mod
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from typing import TYPE_CHECKING
 
 from tradelake.errors import TradelakeError, VisionError
@@ -34,7 +32,7 @@ from tradelake.jobs.ingest import IngestEnv
 from tradelake.landing import LandingObject
 from tradelake.sources.screens import IMG_SIGNALS, SCREEN_SOURCE_PREFIX, signal_rows
 from tradelake.staging.writer import QUARANTINE_DIR
-from tradelake.stream.messages import FrameMessage, SignalMessage, parse_ts, utc_now
+from tradelake.stream.messages import FrameMessage, SignalMessage, frame_of_landed, utc_now
 from tradelake.stream.model_watch import ModelWatcher
 from tradelake.stream.queue import FRAMES, SIGNALS, Consumer, Message, Queue
 from tradelake.stream.settings import StreamSettings
@@ -126,7 +124,7 @@ class CvService:
         ]
         for start in range(0, len(missing), self._settings.max_batch):
             chunk = missing[start : start + self._settings.max_batch]
-            self._score([_frame_of(obj) for obj in chunk], [])
+            self._score([frame_of_landed(obj) for obj in chunk], [])
         if missing:
             logger.info("rescan scored %d landed frames that had no img_signals row", len(missing))
         return len(missing)
@@ -262,16 +260,3 @@ class CvService:
                     return True
             stop.wait(0.01)
         return False
-
-
-def _frame_of(obj: LandingObject) -> FrameMessage:
-    """The frame message of a landed frame, rebuilt from its landing attributes."""
-    options = json.loads(obj.attributes.get("options", "{}"))
-    ts = parse_ts(options["ts"]) if options.get("ts") else obj.ingest_ts.astimezone(UTC)
-    return FrameMessage(
-        frame_id=str(options.get("frame_id") or obj.landing_id[:16]),
-        device=str(options.get("device") or obj.source.removeprefix(SCREEN_SOURCE_PREFIX)),
-        ts=ts,
-        landing_id=obj.landing_id,
-        received_ts=obj.ingest_ts,
-    )

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tradelake.landing import LandingObject
+from tradelake.sources.screens import SCREEN_SOURCE_PREFIX
+
 
 def parse_ts(value: str) -> datetime:
     """ISO 8601 → aware UTC datetime (naive means UTC; a trailing ``Z`` is accepted)."""
@@ -87,3 +90,16 @@ def _encode(row: dict[str, Any]) -> bytes:
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()},
         separators=(",", ":"),
     ).encode()
+
+
+def frame_of_landed(obj: LandingObject) -> FrameMessage:
+    """The frame message of a landed frame, rebuilt from its landing attributes."""
+    options = json.loads(obj.attributes.get("options", "{}"))
+    ts = parse_ts(options["ts"]) if options.get("ts") else obj.ingest_ts.astimezone(UTC)
+    return FrameMessage(
+        frame_id=str(options.get("frame_id") or obj.landing_id[:16]),
+        device=str(options.get("device") or obj.source.removeprefix(SCREEN_SOURCE_PREFIX)),
+        ts=ts,
+        landing_id=obj.landing_id,
+        received_ts=obj.ingest_ts,
+    )

@@ -26,6 +26,7 @@ STREAM_DEFAULTS: dict[str, Any] = {
     "batch_wait_ms": 5.0,
     "max_batch": 16,
     "model_poll_s": 5.0,
+    "refresh_s": 60.0,
     "devices": [],
     "producer_token_env": "TRADELAKE_PRODUCER_TOKEN",
     "producer_token_file": "",

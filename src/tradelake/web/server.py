@@ -1,0 +1,60 @@
+"""Run the app with uvicorn: in the foreground (``tradelake serve``) or on a thread (tests,
+benchmarks) with an ephemeral port. The access log stays off: a browser's ``?token=`` must not
+reach a log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from tradelake.errors import StreamError
+from tradelake.stream.runtime import StreamRuntime
+from tradelake.web.app import create_app
+
+
+def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        lifespan="off",
+        ws_max_size=runtime.settings.max_frame_bytes + 1024,
+    )
+    return uvicorn.Server(config)
+
+
+def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
+    """Start the roles, serve until SIGINT/SIGTERM (uvicorn's handlers), then stop the roles."""
+    runtime.start()
+    try:
+        _server(runtime, host, port).run()
+    finally:
+        runtime.stop()
+
+
+@contextmanager
+def serving_in_thread(
+    runtime: StreamRuntime, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[int]:
+    """Start the roles and the server on a thread; yields the bound port; stops both."""
+    runtime.start()
+    server = _server(runtime, host, port)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise StreamError(f"the stream server did not start on {host}:{port}")
+            time.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.stop()
