@@ -91,6 +91,7 @@ def test_uncommitted_messages_are_redelivered_to_the_next_reader(queue: Queue) -
 
     third = queue.consumer(FRAMES, "cv")
     assert third.poll(max_messages=10, timeout_s=0.3) == []
+    assert third.lost_messages() is False
     third.close()
 
 
@@ -165,5 +166,7 @@ def test_kafka_reader_starts_over_when_the_broker_lost_its_log(tansu: TansuBroke
             assert time.monotonic() < deadline, "the producer never reached the restarted broker"
     got = poll_until(consumer, 1, timeout_s=10)
     assert [m.key for m in got] == ["new-0"]
+    assert consumer.lost_messages() is True  # the CV service rescans landing on this
+    assert consumer.lost_messages() is False  # said once
     consumer.close()
     queue.close()

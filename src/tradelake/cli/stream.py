@@ -37,18 +37,36 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind ([stream] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port ([stream] port, 8700).")] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="gateway, cv, alerts or all (default). One role per process needs a queue "
+            "shared between processes ([stream] queue = 'kafka').",
+        ),
+    ] = "all",
     home: HomeOpt = None,
 ) -> None:
     """Run the real-time path: frames in over WebSocket, scored, alerts pushed out.
 
     Binds 127.0.0.1 unless --host says otherwise. Producers need the producer token
     ($TRADELAKE_PRODUCER_TOKEN), dashboards the viewer token ($TRADELAKE_VIEWER_TOKEN).
-    Stops on Ctrl-C, finishing the batch in hand.
+    With Kafka, run one process per role: the gateway serves the frames socket, the alerts
+    role the alert feeds (give each its own --port), and cv serves nothing.
+    Stops on Ctrl-C or SIGTERM, finishing the batch in hand.
     """
     with command(False) as console:
         platform = open_platform(home)
         settings = platform.stream_settings
         bind_host, bind_port = host or settings.host, port if port is not None else settings.port
+        roles = _roles(role)
+        if roles == ("cv",):
+            from tradelake.stream.runtime import run_until_signalled
+
+            runtime = platform.stream_runtime(roles)
+            console.info(f"tradelake serve --role cv (queue {settings.queue}); Ctrl-C stops it")
+            run_until_signalled(runtime)
+            return
         _warn_missing_tokens(console, settings.producer_token, settings.viewer_token)
         try:
             from tradelake.web.server import serve_forever
@@ -57,13 +75,24 @@ def serve(
                 f"serving needs the stream extra ({exc.name} is missing); "
                 "pip install 'tradelake[stream]'"
             ) from exc
-        runtime = platform.stream_runtime()
+        runtime = platform.stream_runtime(roles)
         console.info(
-            f"tradelake serve on http://{bind_host}:{bind_port} "
+            f"tradelake serve --role {role} on http://{bind_host}:{bind_port} "
             f"(queue {settings.queue}; frames: ws://{bind_host}:{bind_port}/ws/frames/DEVICE; "
             f"alerts: /ws/alerts, /api/alerts/stream)"
         )
         serve_forever(runtime, bind_host, bind_port)
+
+
+def _roles(role: str) -> tuple[str, ...]:
+    """``--role`` → the runtime's roles (the runtime refuses a split it cannot serve)."""
+    from tradelake.stream.runtime import ROLES
+
+    if role == "all":
+        return ROLES
+    if role not in ROLES:
+        raise ConfigError(f"--role {role!r} is not one of: {', '.join(ROLES)}, all")
+    return (role,)
 
 
 @screen_app.command("send")

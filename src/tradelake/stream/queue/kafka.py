@@ -18,8 +18,8 @@ Chosen with ``[stream] queue = "kafka"`` and ``bootstrap_servers = "host:port"``
 - Topics are created on first use (AdminClient) with ``partitions`` partitions (1 by default:
   one ordered log; keys still order per key with more).
 - A broker that lost its log (a restarted ``memory://`` Tansu) is noticed by an idle reader whose
-  position lies past the new end of the log; it starts again from the new log's beginning. Work
-  the queue lost for good is found again from landing by the CV service, not here.
+  position lies past the new end of the log; it starts again from the new log's beginning and
+  ``lost_messages()`` says so once, so the CV service rescans landing for what the log lost.
 
 An unreachable broker is one line (:class:`~tradelake.errors.QueueUnavailableError`) naming the
 address and what to do, never a librdkafka log storm: librdkafka's own log lines go to the
@@ -219,6 +219,7 @@ class KafkaConsumer:
             }
         )
         self._last_log_check = time.monotonic()
+        self._lost = False
         try:
             self._partitions = self._assign_from_committed()
         except KafkaException as exc:
@@ -295,6 +296,7 @@ class KafkaConsumer:
                     )
                     tp.offset = OFFSET_BEGINNING
                     self._consumer.seek(tp)
+                    self._lost = True
         except KafkaException as exc:
             logger.debug("kafka log check of %s skipped: %s", self._name, exc)
 
@@ -314,3 +316,7 @@ class KafkaConsumer:
 
     def close(self) -> None:
         self._consumer.close()
+
+    def lost_messages(self) -> bool:
+        lost, self._lost = self._lost, False
+        return lost
