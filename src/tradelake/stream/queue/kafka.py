@@ -16,10 +16,12 @@ Chosen with ``[stream] queue = "kafka"`` and ``bootstrap_servers = "host:port"``
 - ``fetch.wait.max.ms=1`` (about 2.5 ms produce→consume on loopback; 0 hangs, the default 500
   adds 250 ms).
 - Topics are created on first use (AdminClient) with ``partitions`` partitions (1 by default:
-  one ordered log; keys still order per key with more).
-- A broker that lost its log (a restarted ``memory://`` Tansu) is noticed by an idle reader whose
-  position lies past the new end of the log; it starts again from the new log's beginning and
-  ``lost_messages()`` says so once, so the CV service rescans landing for what the log lost.
+  one ordered log; keys still order per key with more), and again when a send times out, never
+  by the broker's auto-creation (see :meth:`KafkaQueue.publish`).
+- A broker that lost its log (a restarted ``memory://`` Tansu) is noticed by a reader after a
+  connection error or while idle: the group's commits are gone, or the log ends before the
+  reader's position. It reads the new log from its beginning and ``lost_messages()`` says so
+  once, so the CV service rescans landing for what the old log held.
 
 An unreachable broker is one line (:class:`~tradelake.errors.QueueUnavailableError`) naming the
 address and what to do, never a librdkafka log storm: librdkafka's own log lines go to the
@@ -131,6 +133,7 @@ class KafkaQueue:
             {
                 **settings.client_config(),
                 "acks": "all",
+                "allow.auto.create.topics": False,
                 "enable.idempotence": False,
                 "max.in.flight.requests.per.connection": 1,
                 "linger.ms": 0,
@@ -158,6 +161,8 @@ class KafkaQueue:
             future = self._admin.create_topics([new])[name]
             try:
                 future.result(self.settings.ack_timeout_s)
+            except TimeoutError:
+                raise self.settings.unreachable("no answer creating the topic") from None
             except KafkaException as exc:
                 error = exc.args[0]
                 if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
@@ -166,8 +171,21 @@ class KafkaQueue:
         return name
 
     def publish(self, topic: str, key: str, value: bytes) -> None:
-        """Send and wait for the broker's ack; :class:`QueueUnavailableError` if none came."""
-        name = self.ensure_topic(topic)
+        """Send and wait for the broker's ack; :class:`QueueUnavailableError` if none came.
+
+        A broker that came back without its topics (a restarted ``memory://`` Tansu) times the
+        send out, since the producer may not auto-create topics (Tansu's auto-created topics
+        hand out offset 0 twice and readers see nothing); the topic is then created again and
+        the message sent once more.
+        """
+        try:
+            self._send(self.ensure_topic(topic), key, value)
+        except QueueUnavailableError:
+            with self._topics_lock:
+                self._topics.discard(self.topic_name(topic))
+            self._send(self.ensure_topic(topic), key, value)
+
+    def _send(self, name: str, key: str, value: bytes) -> None:
         acked = threading.Event()
         failure: list[KafkaError] = []
 
@@ -211,6 +229,7 @@ class KafkaConsumer:
         self._consumer = _KafkaConsumer(
             {
                 **self._settings.client_config(),
+                "error_cb": self._client_error,
                 "group.id": group,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -218,6 +237,8 @@ class KafkaConsumer:
                 "fetch.wait.max.ms": 1,
             }
         )
+        self._committed: dict[int, int] = {}  # partition -> the offset we know is committed
+        self._suspect = False  # the connection failed: the broker may be back without its log
         self._last_log_check = time.monotonic()
         self._lost = False
         try:
@@ -226,11 +247,16 @@ class KafkaConsumer:
             self._consumer.close()
             raise self._settings.unreachable(exc.args[0]) from None
 
+    def _client_error(self, error: KafkaError) -> None:
+        logger.debug("kafka consumer of %s: %s", self._name, error)
+        self._suspect = True
+
     def _assign_from_committed(self) -> list[TopicPartition]:
         timeout = self._settings.ack_timeout_s
         metadata = self._consumer.list_topics(self._name, timeout=timeout).topics[self._name]
         partitions = [TopicPartition(self._name, p) for p in sorted(metadata.partitions)]
         committed = self._consumer.committed(partitions, timeout=timeout)
+        self._committed = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
         start = [
             TopicPartition(
                 tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
@@ -241,14 +267,16 @@ class KafkaConsumer:
         return partitions
 
     def poll(self, max_messages: int, timeout_s: float) -> list[Message]:
+        if self._suspect:
+            self._check_log()
         first = self._consumer.poll(timeout_s)
-        if first is None:
-            self._restart_if_log_lost()
-            return []
-        batch = [first]
-        if max_messages > 1:
+        batch = [] if first is None else [first]
+        if batch and max_messages > 1:
             batch += self._consumer.consume(max_messages - 1, timeout=0)
-        return [self._message(m) for m in batch if self._usable(m)]
+        messages = [self._message(m) for m in batch if self._usable(m)]
+        if not messages and time.monotonic() - self._last_log_check >= _LOG_CHECK_INTERVAL_S:
+            self._check_log()  # idle, or only errors (a topic the broker lost)
+        return messages
 
     def _usable(self, message: _KafkaMessage) -> bool:
         error = message.error()
@@ -257,6 +285,7 @@ class KafkaConsumer:
         if error.fatal():
             raise QueueError(f"Kafka consumer of {self._name} stopped: {error.str()}")
         logger.debug("kafka consumer of %s: %s", self._name, error)
+        self._suspect = True
         return False
 
     def _message(self, message: _KafkaMessage) -> Message:
@@ -269,36 +298,44 @@ class KafkaConsumer:
             offset=message.offset() or 0,
         )
 
-    def _restart_if_log_lost(self) -> None:
-        """Seek to the start of a partition whose log now ends before our position.
+    def _check_log(self) -> None:
+        """Read a partition again from its start when the broker lost its log.
 
-        That happens only when the broker lost its log (a restarted ``memory://`` Tansu);
-        without the seek the reader would wait for offsets the new log reaches much later.
+        A broker that restarted without its log (``memory://`` Tansu) has forgotten the
+        group's commits, or ends before our position. Either way the offsets we hold mean
+        nothing in the new log: without the seek the reader would skip its first messages or
+        wait for offsets it reaches much later. Runs after a connection error (before the next
+        fetch is handed out) and once a second while idle; stays pending while the broker is
+        down.
         """
-        now = time.monotonic()
-        if now - self._last_log_check < _LOG_CHECK_INTERVAL_S:
-            return
-        self._last_log_check = now
+        self._last_log_check = time.monotonic()
         try:
-            for position in self._consumer.position(self._partitions):
-                if position.offset < 0:
-                    continue
-                tp = TopicPartition(position.topic, position.partition)
+            committed = self._consumer.committed(self._partitions, timeout=0.5)
+            positions = {tp.partition: tp.offset for tp in self._consumer.position(committed)}
+            for tp in committed:
+                ours = self._committed.get(tp.partition)
+                position = positions.get(tp.partition, -1)
                 _low, high = self._consumer.get_watermark_offsets(tp, timeout=0.5, cached=False)
-                if position.offset > high:
-                    logger.warning(
-                        "kafka log of %s[%d] restarted (ends at %d, reader at %d); reading it "
-                        "from the beginning",
-                        position.topic,
-                        position.partition,
-                        high,
-                        position.offset,
-                    )
-                    tp.offset = OFFSET_BEGINNING
-                    self._consumer.seek(tp)
-                    self._lost = True
+                forgot_commit = ours is not None and tp.offset < 0
+                if forgot_commit or position > high:
+                    self._read_again(tp.partition, high, position)
         except KafkaException as exc:
-            logger.debug("kafka log check of %s skipped: %s", self._name, exc)
+            logger.debug("kafka log check of %s pending: %s", self._name, exc)
+            return
+        self._suspect = False
+
+    def _read_again(self, partition: int, high: int, position: int) -> None:
+        logger.warning(
+            "kafka log of %s[%d] was lost by the broker (now ends at %d, reader was at %d); "
+            "reading it from the beginning",
+            self._name,
+            partition,
+            high,
+            position,
+        )
+        self._consumer.seek(TopicPartition(self._name, partition, OFFSET_BEGINNING))
+        self._committed.pop(partition, None)
+        self._lost = True
 
     def commit(self, messages: Sequence[Message]) -> None:
         if not messages:
@@ -312,7 +349,9 @@ class KafkaConsumer:
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
+            self._suspect = True
             raise self._settings.unreachable(exc.args[0]) from None
+        self._committed.update(next_offsets)
 
     def close(self) -> None:
         self._consumer.close()
