@@ -31,9 +31,10 @@ class Console:
     def emit_json(self, payload: Any) -> None:
         sys.stdout.write(json.dumps(payload, default=_json_default, indent=2) + "\n")
 
-    def info(self, message: str) -> None:
+    def info(self, message: str, *, wrap: bool = True) -> None:
+        """A line for people; ``wrap=False`` keeps paths and hashes copy-pastable."""
         if not self.json_mode:
-            self.out.print(message)
+            self.out.print(message, soft_wrap=not wrap)
 
     def error(self, message: str) -> None:
         """One line on stderr; the message is plain text (never read as rich markup)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import polars as pl
@@ -23,6 +22,7 @@ from fixtures.stream import (
     screen_png,
     write_stream_config,
 )
+from tradelake.config import load_settings
 from tradelake.platform import Platform
 from tradelake.stream.alerts.record import alert_id
 from tradelake.stream.producer import FrameSender
@@ -31,13 +31,16 @@ from tradelake.web.server import serving_in_thread
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def served(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Platform, str]]:
-    monkeypatch.setenv("TRADELAKE_PRODUCER_TOKEN", PRODUCER_TOKEN)
-    monkeypatch.setenv("TRADELAKE_VIEWER_TOKEN", VIEWER_TOKEN)
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, str]]:
+    """One server for the module (each test uses its own devices and frames)."""
+    home = tmp_path_factory.mktemp("stream-home")
     write_stream_config(home, '\n[[sinks]]\nname = "unused"\ntype = "log"\n')
-    platform = Platform.open(home)
-    runtime = platform.stream_runtime()
+    platform = Platform(load_settings(home, env={}))
+    with pytest.MonkeyPatch.context() as patch:  # tokens are read once, when the roles start
+        patch.setenv("TRADELAKE_PRODUCER_TOKEN", PRODUCER_TOKEN)
+        patch.setenv("TRADELAKE_VIEWER_TOKEN", VIEWER_TOKEN)
+        runtime = platform.stream_runtime()
     with serving_in_thread(runtime) as port:
         yield platform, f"127.0.0.1:{port}"
 

@@ -186,23 +186,23 @@ def alerts_show(
         if json:
             console.emit_json(chain.to_dict())
             return
-        alert = chain.alert
-        console.info(
-            f"alert  {alert.alert_id}  rule {alert.rule}  sent {alert.sent_ts.isoformat()}"
-        )
-        signal = chain.signal
+        alert, signal = chain.alert, chain.signal
+        lines = [f"alert  {alert.alert_id}  rule {alert.rule}  sent {alert.sent_ts.isoformat()}"]
         if signal is None:
-            console.info("signal (no img_signals row staged yet for this frame)")
+            lines.append("signal (no img_signals row staged yet for this frame)")
         else:
-            console.info(
+            lines.append(
                 f"signal {signal['signal']} {signal['prob']:.3f}  model {signal['model_version']}"
             )
-        console.info(
-            f"frame  {alert.frame_id}  device {alert.device}  captured {alert.frame_ts.isoformat()}"
-        )
         state = "verified" if chain.image_verified else "DOES NOT MATCH its sha256"
-        console.info(f"image  {chain.image_path}")
-        console.info(f"sha256 {chain.sha256} ({state})")
+        lines += [
+            f"frame  {alert.frame_id}  device {alert.device}  "
+            f"captured {alert.frame_ts.isoformat()}",
+            f"image  {chain.image_path}",
+            f"sha256 {chain.sha256} ({state})",
+        ]
+        for line in lines:
+            console.info(line, wrap=False)
 
 
 def _alert_row(row: dict[str, Any]) -> dict[str, Any]:

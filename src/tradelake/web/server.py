@@ -4,6 +4,7 @@ reach a log."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -30,12 +31,24 @@ def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
 
 
 def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
-    """Start the roles, serve until SIGINT/SIGTERM (uvicorn's handlers), then stop the roles."""
+    """Start the roles, serve until SIGINT/SIGTERM, then stop the roles and exit cleanly.
+
+    uvicorn handles the signals while it runs, then raises the captured one again once it has
+    stopped; the handlers installed here take that second delivery, so the roles still stop
+    (persisting what was scored) and the command exits 0 instead of dying on the signal.
+    """
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     runtime.start()
     try:
         _server(runtime, host, port).run()
     finally:
         runtime.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """The signal uvicorn raises again after its graceful shutdown: nothing left to do."""
 
 
 @contextmanager

@@ -1,7 +1,9 @@
 """Alert rules as pure logic: which rules fire on a signal, with cooldown per (rule, device).
 
 Cooldown runs on the frame's capture time, not the wall clock, so replaying or redelivering
-frames gives the same alerts as the first time. The state is seeded from the ``alerts`` table
+frames gives the same alerts as the first time: a frame fires only when it was captured at
+least ``cooldown_s`` after the last frame that fired for its (rule, device), never when it is
+older than that one (a redelivered or late frame). The state is seeded from the ``alerts`` table
 on start (:meth:`AlertStore.last_fired`), so a restart never fires twice within a cooldown.
 """
 
@@ -48,10 +50,11 @@ class RuleBook:
                     continue
                 key = (rule.name, signal.device)
                 last = self._last.get(key)
-                if last is not None and abs((signal.ts - last).total_seconds()) < rule.cooldown_s:
+                if last is not None and (signal.ts - last).total_seconds() < rule.cooldown_s:
                     continue
-                if last is None or signal.ts > last:
-                    self._last[key] = signal.ts
+                if last is not None and signal.ts < last:
+                    continue  # older than what fired last: a redelivery or a late frame
+                self._last[key] = signal.ts
                 fired.append((rule, _alert(rule, signal, sent_ts)))
         return fired
 

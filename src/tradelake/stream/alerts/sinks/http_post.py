@@ -6,18 +6,30 @@ from typing import Any
 
 import httpx
 
+from tradelake.config import read_secret
 from tradelake.errors import ConfigError, SinkError
 from tradelake.stream.settings import SinkConfig
 
 
 class HttpPoster:
-    """POSTs to the sink's ``url`` (required) with a ``timeout_s`` (default 5)."""
+    """POSTs to the sink's URL with a ``timeout_s`` (default 5).
+
+    The URL is ``url``, or a secret named by ``url_env`` / ``url_file`` (a Slack webhook URL
+    is a credential: keep it out of the toml).
+    """
 
     def __init__(self, config: SinkConfig) -> None:
         url = str(config.options.get("url") or "")
+        if not url and (config.options.get("url_env") or config.options.get("url_file")):
+            url = read_secret(
+                f"sink {config.name}",
+                env_var=config.options.get("url_env"),
+                file=config.options.get("url_file"),
+            )
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"[[sinks]] {config.name}: url = {url!r} must be an http(s) URL; fix tradelake.toml"
+                f"[[sinks]] {config.name}: the url must be an http(s) URL (set url, or url_env /"
+                " url_file naming where it is); fix tradelake.toml"
             )
         self.url = url
         self._client = httpx.Client(timeout=float(config.options.get("timeout_s", 5.0)))
