@@ -12,9 +12,10 @@ generator raises :class:`~tradelake.errors.CaptureError` with one line saying wh
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from tradelake.errors import CaptureError
+from tradelake.stream.producer import Frame
 
 ImageFormat = Literal["png", "jpeg"]
 CONTENT_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
@@ -61,6 +63,15 @@ class CapturedFrame:
     captured_at: datetime
     width: int
     height: int
+
+
+def as_frames(captured: Iterable[CapturedFrame]) -> Iterator[Frame]:
+    """Grabs as the sender's frames. The id is the bytes' sha256 prefix, as for replayed files:
+    the sender resends a grab under that id, and an unchanged screen is the same frame (the
+    gateway answers ``duplicate``; landing holds identical bytes once)."""
+    for grab in captured:
+        frame_id = hashlib.sha256(grab.data).hexdigest()[:16]
+        yield Frame(frame_id, grab.captured_at, grab.data, grab.content_type)
 
 
 def encode(image: Image.Image, image_format: ImageFormat) -> bytes:
