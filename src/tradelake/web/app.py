@@ -15,6 +15,7 @@ WebSocket close code 1008 (policy violation); a token of the other role gets 403
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -100,14 +101,24 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
         if not await admit(websocket, Role.VIEWER):
             return
         subscription = runtime.hub.subscribe()
+        # Wait for the next alert and for the client at once: a client that leaves (or a
+        # server shutting down) ends the handler even when no alert is coming.
+        listening = asyncio.ensure_future(websocket.receive())
         try:
             while not subscription.lagged:
-                payload = await subscription.next(KEEPALIVE_S)
-                if payload is not None:
-                    await websocket.send_json(payload)
+                alert = asyncio.ensure_future(subscription.queue.get())
+                await asyncio.wait({listening, alert}, return_when=asyncio.FIRST_COMPLETED)
+                if listening.done():
+                    alert.cancel()
+                    if listening.result()["type"] == "websocket.disconnect":
+                        return
+                    listening = asyncio.ensure_future(websocket.receive())  # ignore its text
+                    continue
+                await websocket.send_json(alert.result())
         except (WebSocketDisconnect, RuntimeError):
             return
         finally:
+            listening.cancel()
             runtime.hub.unsubscribe(subscription)
         await websocket.close(code=1013, reason="client fell behind; fetch /api/alerts?since=")
 

@@ -25,6 +25,7 @@ def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
         access_log=False,
         log_level="warning",
         lifespan="off",
+        timeout_graceful_shutdown=3,  # an idle SSE client must not hold up a shutdown
         ws_max_size=runtime.settings.max_frame_bytes + 1024,
     )
     return uvicorn.Server(config)
