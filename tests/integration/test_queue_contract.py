@@ -170,3 +170,30 @@ def test_kafka_reader_starts_over_when_the_broker_lost_its_log(tansu: TansuBroke
     assert consumer.lost_messages() is False  # said once
     consumer.close()
     queue.close()
+
+
+@pytest.mark.kafka
+def test_kafka_reader_rereads_a_lost_log_that_grew_past_its_position(
+    tansu: TansuBroker,  # noqa: F811
+) -> None:
+    queue = open_queue("kafka", {"bootstrap_servers": tansu.bootstrap_servers})
+    consumer = queue.consumer(FRAMES, "cv")
+    for i in range(3):
+        queue.publish(FRAMES, f"old-{i}", b"x")
+    consumer.commit(poll_until(consumer, 3))
+
+    tansu.restart()
+    deadline = time.monotonic() + 15
+    sent = [f"new-{i}" for i in range(6)]  # the new log passes the reader's old position (3)
+    for key in sent:
+        while True:
+            try:
+                queue.publish(FRAMES, key, b"y")
+                break
+            except QueueUnavailableError:
+                assert time.monotonic() < deadline, "the producer never reached the new broker"
+    got = poll_until(consumer, 6, timeout_s=10)
+    assert [m.key for m in got] == sent  # not just new-3.., which sat past the old position
+    assert consumer.lost_messages() is True
+    consumer.close()
+    queue.close()

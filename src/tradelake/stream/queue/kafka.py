@@ -274,8 +274,10 @@ class KafkaConsumer:
         if batch and max_messages > 1:
             batch += self._consumer.consume(max_messages - 1, timeout=0)
         messages = [self._message(m) for m in batch if self._usable(m)]
-        if not messages and time.monotonic() - self._last_log_check >= _LOG_CHECK_INTERVAL_S:
-            self._check_log()  # idle, or only errors (a topic the broker lost)
+        idle = not messages and time.monotonic() - self._last_log_check >= _LOG_CHECK_INTERVAL_S
+        # A connection error surfaces inside poll(): check before handing out what it fetched.
+        if (self._suspect or idle) and self._check_log():
+            return []  # fetched from offsets of the lost log; the new log is read from its start
         return messages
 
     def _usable(self, message: _KafkaMessage) -> bool:
@@ -298,7 +300,7 @@ class KafkaConsumer:
             offset=message.offset() or 0,
         )
 
-    def _check_log(self) -> None:
+    def _check_log(self) -> bool:
         """Read a partition again from its start when the broker lost its log.
 
         A broker that restarted without its log (``memory://`` Tansu) has forgotten the
@@ -306,9 +308,10 @@ class KafkaConsumer:
         nothing in the new log: without the seek the reader would skip its first messages or
         wait for offsets it reaches much later. Runs after a connection error (before the next
         fetch is handed out) and once a second while idle; stays pending while the broker is
-        down.
+        down. Returns whether a partition is read again.
         """
         self._last_log_check = time.monotonic()
+        sought = False
         try:
             committed = self._consumer.committed(self._partitions, timeout=0.5)
             positions = {tp.partition: tp.offset for tp in self._consumer.position(committed)}
@@ -319,10 +322,12 @@ class KafkaConsumer:
                 forgot_commit = ours is not None and tp.offset < 0
                 if forgot_commit or position > high:
                     self._read_again(tp.partition, high, position)
+                    sought = True
         except KafkaException as exc:
             logger.debug("kafka log check of %s pending: %s", self._name, exc)
-            return
+            return sought
         self._suspect = False
+        return sought
 
     def _read_again(self, partition: int, high: int, position: int) -> None:
         logger.warning(
