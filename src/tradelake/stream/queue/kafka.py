@@ -132,6 +132,7 @@ class KafkaQueue:
         self._producer = Producer(
             {
                 **settings.client_config(),
+                "error_cb": self._producer_error,
                 "acks": "all",
                 "allow.auto.create.topics": False,
                 "enable.idempotence": False,
@@ -140,6 +141,12 @@ class KafkaQueue:
                 "message.timeout.ms": int(settings.ack_timeout_s * 1000),
             }
         )
+
+    def _producer_error(self, error: KafkaError) -> None:
+        """A lost connection may come back to a broker without our topics: check them again."""
+        logger.debug("kafka producer: %s", error)
+        with self._topics_lock:
+            self._topics.clear()
 
     def _check_reachable(self) -> None:
         try:
@@ -173,11 +180,12 @@ class KafkaQueue:
     def publish(self, topic: str, key: str, value: bytes) -> None:
         """Send and wait for the broker's ack; :class:`QueueUnavailableError` if none came.
 
-        A broker that came back without its topics (a restarted ``memory://`` Tansu) times the
-        send out, since the producer may not auto-create topics (Tansu's auto-created topics
-        hand out offset 0 twice and readers see nothing); the topic is then created again and
-        the message sent once more.
+        The producer may not auto-create topics (Tansu's auto-created topics hand out offset 0
+        twice and readers see nothing), so after a connection error (reported on the
+        ``poll(0)`` here) topics are created again before the send; and a send that still times
+        out (a broker restarted unnoticed) re-creates its topic and is sent once more.
         """
+        self._producer.poll(0)
         try:
             self._send(self.ensure_topic(topic), key, value)
         except QueueUnavailableError:
