@@ -186,8 +186,9 @@ class KafkaQueue:
         out (a broker restarted unnoticed) re-creates its topic and is sent once more.
         """
         self._producer.poll(0)
+        name = self.ensure_topic(topic)  # a broker that is down fails here, once
         try:
-            self._send(self.ensure_topic(topic), key, value)
+            self._send(name, key, value)
         except QueueUnavailableError:
             with self._topics_lock:
                 self._topics.discard(self.topic_name(topic))
