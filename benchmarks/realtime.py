@@ -130,7 +130,8 @@ def main() -> None:
 
     bases = _bases(12)
     console.print(f"load average before: {os.getloadavg()[0]:.2f}")
-    baseline = _baseline(bases)
+    clf = ChartClassifier.load()
+    before = _baseline(clf, bases)
     with tempfile.TemporaryDirectory(prefix="tl-realtime-") as tmp:
         home = Path(tmp)
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
@@ -149,6 +150,10 @@ def main() -> None:
             else:
                 servers = [_start_server(home, ports.frames, args.queue, "all", env)]
             main_run = _measure(ports, bases, args.devices, args.fps * args.devices, args.seconds)
+            # Measured again right after the main run: on a shared machine the load moves, and
+            # the ratio is taken against the faster of the two (the less flattering one).
+            after = _baseline(clf, bases)
+            baseline = min(before, after, key=lambda times: float(np.percentile(times, 50)))
             ramp: list[tuple[Run, np.ndarray]] = []
             for total in [float(x) for x in args.ramp.split(",") if x]:
                 run = _measure(
@@ -221,9 +226,8 @@ def _png(bases: list[Image.Image], number: int) -> bytes:
     return buf.getvalue()
 
 
-def _baseline(bases: list[Image.Image]) -> np.ndarray:
+def _baseline(clf: ChartClassifier, bases: list[Image.Image]) -> np.ndarray:
     """The bare classifier: one frame's PNG decode + model, in this process (ms)."""
-    clf = ChartClassifier.load()
     frames = [_png(bases, 10_000_000 + i) for i in range(40)]
     clf.predict(frames[:3])
     times = []
@@ -285,6 +289,7 @@ def _send(port: int, device: str, datas: list[bytes], start: float, fps: float, 
             yield Frame(f"{device}-{i}-{port}-{start:.0f}", datetime.fromtimestamp(at, UTC), data)
 
     sender = FrameSender(f"ws://127.0.0.1:{port}/ws/frames/{device}", PRODUCER)
+    sender.connect()  # before the first scheduled capture, as a running capture loop would be
     report = sender.send_all(scheduled())
     for answer in report.answers:
         if answer.get("status") == "accepted" and answer.get("frame_id"):

@@ -78,6 +78,7 @@ def test_store_is_idempotent_on_alert_id_and_filters_by_time(tmp_path: Path) -> 
     assert store.get(alert.alert_id) == alert
     assert store.since(T0 - timedelta(seconds=1)) == [alert]
     assert store.since(T0 + timedelta(seconds=1)) == []
+    assert store.since(T0.replace(tzinfo=None) - timedelta(seconds=1)) == [alert]  # naive = UTC
     reader = AlertStore(tmp_path / "alerts.sqlite", read_only=True)
     assert [a.alert_id for a in reader.since()] == [alert.alert_id]
     assert AlertStore(tmp_path / "none.sqlite", read_only=True).since() == []

@@ -4,9 +4,10 @@ One loop reads the ``frames`` topic (group ``cv``). After the first message it w
 ``batch_wait_ms`` for more (up to ``max_batch``), reads the batch's bytes from landing, scores
 them with the model of :class:`~tradelake.stream.model_watch.ModelWatcher` (one model per batch:
 a hot swap happens between batches) and publishes one ``signals`` message per frame at once, so
-the alert does not wait for persistence. A second thread then persists the batch: one
-``img_signals`` file per (device, partition) (:meth:`StagingWriter.stage_new_keys`), one
-filesystem sync, the frames' processed markers, and only then commits the frame messages.
+the alert does not wait for persistence. A second thread then persists what was scored in the
+last second (``PERSIST_EVERY_S``): one ``img_signals`` file per (device, partition)
+(:meth:`StagingWriter.stage_new_keys`), one filesystem sync, the frames' processed markers, and
+only then commits the frame messages.
 
 At-least-once, exactly one row: a frame whose landing object is processed, staged or being
 persisted is skipped (its message is committed, nothing else happens), so a redelivery changes
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import queue as queue_mod
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +44,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 CV_GROUP = "cv"
+# Scored frames are persisted at most this long after their signal is out (never on the
+# alert's path): a file and a filesystem sync per second, not per micro-batch.
+PERSIST_EVERY_S = 1.0
 
 
 @dataclass
@@ -117,11 +122,15 @@ class CvService:
     def rescan(self) -> int:
         """Score every landed ``screen:*`` frame with no ``img_signals`` row (and no quarantine
         record); returns how many were found. Their signals are published like any other."""
-        missing = [
-            obj
-            for obj in self._env.landing.list()
-            if obj.source.startswith(SCREEN_SOURCE_PREFIX) and not self._skip(obj.landing_id)
-        ]
+        frames = [o for o in self._env.landing.list() if o.source.startswith(SCREEN_SOURCE_PREFIX)]
+        # Staged by an earlier run that stopped before the markers: mark, never stage again.
+        staging = self._env.staging
+        with self._done_lock:
+            unmarked = [o.landing_id for o in frames if o.landing_id in self._done]
+        staging.mark_processed_many(
+            {i: {IMG_SIGNALS.name: 1} for i in unmarked if not staging.is_processed(i)}
+        )
+        missing = [obj for obj in frames if not self._skip(obj.landing_id)]
         for start in range(0, len(missing), self._settings.max_batch):
             chunk = missing[start : start + self._settings.max_batch]
             self._score([frame_of_landed(obj) for obj in chunk], [])
@@ -215,19 +224,37 @@ class CvService:
     # -- persistence ------------------------------------------------------------------------
 
     def _persist_loop(self) -> None:
-        while True:
-            batch = self._persist.get()
-            if batch is None:
+        """Persist what was scored, gathering at most ``PERSIST_EVERY_S`` of batches into one
+        write: one file per device and one ``syncfs`` a second instead of one per batch."""
+        stopping = False
+        while not stopping:
+            first = self._persist.get()
+            if first is None:
                 return
+            batches = [first]
+            deadline = time.monotonic() + PERSIST_EVERY_S
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    more = self._persist.get(timeout=remaining)
+                except queue_mod.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                batches.append(more)
+            merged = _Scored(
+                [row for b in batches for row in b.rows],
+                [m for b in batches for m in b.messages],
+            )
             try:
-                self._write(batch)
+                self._write(merged)
             except Exception:  # not committed: the frames come back after a restart/rescan
-                logger.exception("persisting %d scored frames failed", len(batch.rows))
+                logger.exception("persisting %d scored frames failed", len(merged.rows))
                 with self._done_lock:
-                    self._done.difference_update(obj.landing_id for obj, _, _ in batch.rows)
+                    self._done.difference_update(obj.landing_id for obj, _, _ in merged.rows)
             finally:
                 with self._done_lock:
-                    self._unpersisted -= 1
+                    self._unpersisted -= len(batches)
 
     def _write(self, batch: _Scored) -> None:
         staging = self._env.staging

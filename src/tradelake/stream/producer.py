@@ -97,6 +97,11 @@ class FrameSender:
             self.close()
         return report
 
+    def connect(self) -> None:
+        """Open the connection now rather than on the first frame (a capture loop that wants
+        its first frame's latency free of the handshake)."""
+        self._connection()
+
     def close(self) -> None:
         if self._ws is not None:
             self._ws.close()

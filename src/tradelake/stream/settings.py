@@ -114,7 +114,8 @@ def _number(raw: Mapping[str, Any], key: str, kind: type[int] | type[float]) -> 
         value = kind(raw[key])
     except (TypeError, ValueError):
         raise ConfigError(
-            f"[stream] {key} = {raw[key]!r} is not a number; fix tradelake.toml"
+            f"[stream] {key} = {raw[key]!r} is not a number; fix it in tradelake.toml "
+            f"(or TRADELAKE_STREAM__{key.upper()})"
         ) from None
     if value < 0:
         raise ConfigError(f"[stream] {key} = {value} must not be negative; fix tradelake.toml")

@@ -4,7 +4,9 @@ reach a log."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +28,9 @@ def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
         log_level="warning",
         lifespan="off",
         timeout_graceful_shutdown=3,  # an idle SSE client must not hold up a shutdown
-        ws_max_size=runtime.settings.max_frame_bytes + 1024,
+        # Room above the frame limit, so an oversize frame is answered with an error and the
+        # connection stays up; past twice the limit the server closes it (1009, too big).
+        ws_max_size=2 * runtime.settings.max_frame_bytes + 1024,
     )
     return uvicorn.Server(config)
 
@@ -38,6 +42,7 @@ def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
     stopped; the handlers installed here take that second delivery, so the roles still stop
     (persisting what was scored) and the command exits 0 instead of dying on the signal.
     """
+    _check_free(host, port)
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     runtime.start()
     try:
@@ -46,6 +51,19 @@ def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
         runtime.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail in one line before loading the model when the address is taken."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StreamError(
+            f"cannot listen on {host}:{port} ({reason}); stop the other server or pass "
+            "--port / --host"
+        ) from None
 
 
 def _stopped(signum: int, frame: object) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tradelake.errors import StreamError
@@ -80,11 +80,16 @@ class AlertStore:
         return rows[0] if rows else None
 
     def since(self, since: datetime | None = None, limit: int = 1000) -> list[Alert]:
-        """Alerts sent at or after ``since`` (all when None), oldest first."""
+        """Alerts sent at or after ``since`` (all when None; naive means UTC), oldest first.
+
+        Times are stored as ISO text with microseconds in UTC, so text order is time order.
+        """
         if since is None:
             return self._select("ORDER BY sent_ts LIMIT ?", [limit])
+        start = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
         return self._select(
-            "WHERE sent_ts >= ? ORDER BY sent_ts LIMIT ?", [since.isoformat(), limit]
+            "WHERE sent_ts >= ? ORDER BY sent_ts LIMIT ?",
+            [start.isoformat(timespec="microseconds"), limit],
         )
 
     def last_fired(self) -> dict[tuple[str, str], datetime]:
