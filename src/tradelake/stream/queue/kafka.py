@@ -95,6 +95,8 @@ class KafkaSettings:
         }
 
     def unreachable(self, detail: object) -> QueueUnavailableError:
+        if isinstance(detail, KafkaError):
+            detail = detail.str()
         return QueueUnavailableError(
             f"Kafka broker at {self.bootstrap_servers} did not answer ({detail}); start the "
             "broker or fix [stream] bootstrap_servers, then retry"
