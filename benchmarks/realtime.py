@@ -51,6 +51,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
 from rich.console import Console
 from rich.table import Table
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--split", action="store_true", help="one process per role (needs --queue kafka)"
     )
+    parser.add_argument("--cv-threads", type=int, default=0, help="[stream] cv_threads")
     parser.add_argument("--ramp", default="8,16,24,32,48,64", help="total fps steps ('' = skip)")
     parser.add_argument("--ramp-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -130,13 +132,17 @@ def main() -> None:
 
     bases = _bases(12)
     console.print(f"load average before: {os.getloadavg()[0]:.2f}")
+    if args.cv_threads:  # the baseline scores as the server's CV service does
+        torch.set_num_threads(args.cv_threads)
     clf = ChartClassifier.load()
     before = _baseline(clf, bases)
     with tempfile.TemporaryDirectory(prefix="tl-realtime-") as tmp:
         home = Path(tmp)
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
         broker = _start_broker() if args.queue == "kafka" else None
-        env = {"TRADELAKE_STREAM__BOOTSTRAP_SERVERS": broker.bootstrap_servers} if broker else {}
+        env = {"TRADELAKE_STREAM__CV_THREADS": str(args.cv_threads)}
+        if broker is not None:
+            env["TRADELAKE_STREAM__BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         ports = Ports(_free_port(), _free_port()) if args.split else Ports.single(_free_port())
         servers = []
         try:
@@ -366,6 +372,7 @@ def _report(
     figures: dict[str, Any] = {
         "queue": args.queue,
         "split_roles": args.split,
+        "cv_threads": args.cv_threads,
         "devices": main_run.devices,
         "fps_total": main_run.fps_total,
         "seconds": main_run.seconds,

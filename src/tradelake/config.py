@@ -74,6 +74,7 @@ max_frame_bytes = 8388608   # larger frames are answered with an error
 max_frame_age_s = 10.0      # frames captured longer ago than this are scored but never alert
 batch_wait_ms = 5.0         # how long the CV service waits to fill a micro-batch
 max_batch = 16
+cv_threads = 0              # torch threads of the CV service; 0 = one per core
 model_poll_s = 5.0          # how often a models:/name@alias [vision] model is checked for moves
 refresh_s = 60.0            # feature-store refresh while serving (0 = off); never per frame
 devices = []                # allowed device names; empty = any name of letters, digits, . _ -

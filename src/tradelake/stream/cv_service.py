@@ -89,6 +89,7 @@ class CvService:
     def start(self, *, rescan: bool = True) -> None:
         """Load the model, remember what is staged, score what landing has and staging lacks,
         then consume ``frames`` on a thread (persisting on a second one)."""
+        _use_threads(self._settings.cv_threads)
         self._models.start()
         self._remember_staged()
         self._consumer = self._queue.consumer(FRAMES, self._group)
@@ -289,3 +290,19 @@ class CvService:
                     return True
             stop.wait(0.01)
         return False
+
+
+def _use_threads(count: int) -> None:
+    """Model threads for this process: ``[stream] cv_threads``, 0 (default) = torch's own
+    choice (one per core).
+
+    Measured on the shared 2-core machine at load average 4-5 (``benchmarks/realtime.py``,
+    12 s runs alternated): the pipeline's p50 was 49 and 69 ms with 2 threads, 84 and 87 ms
+    with 1, although one frame's bare decode + model in an otherwise idle process was faster
+    with 1 thread (32-42 ms against 101-117 ms: OpenMP threads spin when the cores are
+    oversubscribed). Set 1 where other work must keep a core.
+    """
+    if count > 0:
+        import torch
+
+        torch.set_num_threads(count)

@@ -25,6 +25,7 @@ STREAM_DEFAULTS: dict[str, Any] = {
     "max_frame_age_s": 10.0,
     "batch_wait_ms": 5.0,
     "max_batch": 16,
+    "cv_threads": 0,
     "model_poll_s": 5.0,
     "refresh_s": 60.0,
     "devices": [],
@@ -70,6 +71,7 @@ class StreamSettings:
     max_frame_age_s: float
     batch_wait_ms: float
     max_batch: int
+    cv_threads: int
     model_poll_s: float
     devices: tuple[str, ...]
     producer_token: str | None
@@ -99,6 +101,7 @@ def stream_settings(settings: Settings) -> StreamSettings:
         max_frame_age_s=_number(raw, "max_frame_age_s", float),
         batch_wait_ms=_number(raw, "batch_wait_ms", float),
         max_batch=max(1, _number(raw, "max_batch", int)),
+        cv_threads=_number(raw, "cv_threads", int),
         model_poll_s=_number(raw, "model_poll_s", float),
         devices=tuple(str(d) for d in raw["devices"]),
         producer_token=_token("producer", raw, settings),
