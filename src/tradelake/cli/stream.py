@@ -1,8 +1,9 @@
 """``tradelake serve | screen send | alerts``: the real-time path on the command line.
 
 ``serve`` runs the gateway, the CV service and the alert engine in one process (the embedded
-default: in-process queue, no server to install). ``screen send`` replays image files to a
-running ``serve`` as a device's screen. ``alerts`` lists stored alerts; ``alerts show ID``
+default: in-process queue, no server to install), or one role per process with Kafka
+(``--role``). ``screen send`` replays image files to a running ``serve`` as a device's screen;
+``screen capture`` sends the live screen. ``alerts`` lists stored alerts; ``alerts show ID``
 prints one alert's lineage down to the landed image and its sha256.
 """
 
@@ -37,18 +38,36 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind ([stream] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port ([stream] port, 8700).")] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="gateway, cv, alerts or all (default). One role per process needs a queue "
+            "shared between processes ([stream] queue = 'kafka').",
+        ),
+    ] = "all",
     home: HomeOpt = None,
 ) -> None:
     """Run the real-time path: frames in over WebSocket, scored, alerts pushed out.
 
     Binds 127.0.0.1 unless --host says otherwise. Producers need the producer token
     ($TRADELAKE_PRODUCER_TOKEN), dashboards the viewer token ($TRADELAKE_VIEWER_TOKEN).
-    Stops on Ctrl-C, finishing the batch in hand.
+    With Kafka, run one process per role: the gateway serves the frames socket, the alerts
+    role the alert feeds (give each its own --port), and cv serves nothing.
+    Stops on Ctrl-C or SIGTERM, finishing the batch in hand.
     """
     with command(False) as console:
         platform = open_platform(home)
         settings = platform.stream_settings
         bind_host, bind_port = host or settings.host, port if port is not None else settings.port
+        roles = _roles(role)
+        if roles == ("cv",):
+            from tradelake.stream.runtime import run_until_signalled
+
+            runtime = platform.stream_runtime(roles)
+            console.info(f"tradelake serve --role cv (queue {settings.queue}); Ctrl-C stops it")
+            run_until_signalled(runtime)
+            return
         _warn_missing_tokens(console, settings.producer_token, settings.viewer_token)
         try:
             from tradelake.web.server import serve_forever
@@ -57,13 +76,24 @@ def serve(
                 f"serving needs the stream extra ({exc.name} is missing); "
                 "pip install 'tradelake[stream]'"
             ) from exc
-        runtime = platform.stream_runtime()
+        runtime = platform.stream_runtime(roles)
         console.info(
-            f"tradelake serve on http://{bind_host}:{bind_port} "
+            f"tradelake serve --role {role} on http://{bind_host}:{bind_port} "
             f"(queue {settings.queue}; frames: ws://{bind_host}:{bind_port}/ws/frames/DEVICE; "
             f"alerts: /ws/alerts, /api/alerts/stream)"
         )
         serve_forever(runtime, bind_host, bind_port)
+
+
+def _roles(role: str) -> tuple[str, ...]:
+    """``--role`` → the runtime's roles (the runtime refuses a split it cannot serve)."""
+    from tradelake.stream.runtime import ROLES
+
+    if role == "all":
+        return ROLES
+    if role not in ROLES:
+        raise ConfigError(f"--role {role!r} is not one of: {', '.join(ROLES)}, all")
+    return (role,)
 
 
 @screen_app.command("send")
@@ -113,6 +143,82 @@ def screen_send(
             console.info(
                 f"{report.sent} frames sent to {device}: {report.accepted} accepted, "
                 f"{report.duplicate} duplicate, {len(report.errors)} refused, "
+                f"{report.reconnects} reconnects"
+            )
+            for error in report.errors:
+                console.error(f"frame {error.get('frame_id')}: {error.get('error')}")
+        if report.errors:
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+@screen_app.command("capture")
+def screen_capture(
+    device: Annotated[str, typer.Option("--device", help="The screen's name, e.g. desk1.")],
+    fps: Annotated[float, typer.Option("--fps", min=0.01, help="Grabs per second.")] = 2.0,
+    monitor: Annotated[
+        int, typer.Option("--monitor", help="Monitor to grab: 1 = primary, 0 = all of them.")
+    ] = 1,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="X,Y,W,H of the screen to grab instead of a monitor."),
+    ] = None,
+    image_format: Annotated[
+        str, typer.Option("--format", help="png (lossless) or jpeg (smaller).")
+    ] = "png",
+    frames: Annotated[
+        int | None, typer.Option("--frames", min=1, help="Stop after this many grabs.")
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Server, e.g. ws://127.0.0.1:8700 ([stream] host/port)."),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", help="Producer token (default: the [stream] producer token secret)."
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Grab this machine's screen FPS times a second and send it as DEVICE's frames.
+
+    Runs until Ctrl-C (or --frames grabs). Reconnects with backoff and resends an unanswered
+    frame under the same id; an unchanged screen is answered duplicate (landed once).
+    """
+    from tradelake.stream.capture import Region, as_frames, capture_frames
+    from tradelake.stream.producer import FrameSender, frames_url
+
+    with command(json) as console:
+        settings = open_platform(home).stream_settings
+        secret = token or settings.producer_token
+        if not secret:
+            raise ConfigError(
+                "no producer token: pass --token, or set $TRADELAKE_PRODUCER_TOKEN (or "
+                "[stream] producer_token_env / producer_token_file)"
+            )
+        if image_format not in ("png", "jpeg"):
+            raise ConfigError(f"--format {image_format!r} is not one of: png, jpeg")
+        grabs = capture_frames(
+            fps=fps,
+            monitor=monitor,
+            region=Region.parse(region) if region else None,
+            image_format="png" if image_format == "png" else "jpeg",
+            max_frames=frames,
+        )
+        base = url or f"ws://{settings.host}:{settings.port}"
+        sender = FrameSender(frames_url(base, device), secret)
+        try:
+            report = sender.send_all(as_frames(grabs))
+        except KeyboardInterrupt:
+            console.info("capture stopped")
+            return
+        if json:
+            console.emit_json({k: v for k, v in report.__dict__.items() if k != "answers"})
+        else:
+            console.info(
+                f"{report.sent} grabs sent as {device}: {report.accepted} accepted, "
+                f"{report.duplicate} duplicate (screen unchanged), {len(report.errors)} refused, "
                 f"{report.reconnects} reconnects"
             )
             for error in report.errors:

@@ -147,6 +147,8 @@ class CvService:
         while not self._stop.is_set():
             messages = consumer.poll(limit, 0.2)
             if not messages:
+                if consumer.lost_messages():  # the broker lost frames: landing still has them
+                    self.rescan()
                 continue
             if len(messages) < limit and wait_s > 0:
                 messages += consumer.poll(limit - len(messages), wait_s)

@@ -9,6 +9,7 @@ could not reach each other.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -57,7 +58,7 @@ class StreamRuntime:
         if set(self.roles) != set(ROLES) and not self.queue.capabilities.multi_process:
             raise ConfigError(
                 f"[stream] queue = {settings.queue!r} lives inside one process: run every role "
-                "together, or configure a multi-process queue such as kafka"
+                "together (--role all), or configure a multi-process queue such as kafka"
             )
         self.hub = AlertHub()
         self.store = AlertStore(alerts_path(state_dir))
@@ -106,6 +107,20 @@ class StreamRuntime:
         if self._owns_queue:
             self.queue.close()
         self.store.close()
+
+
+def run_until_signalled(runtime: StreamRuntime) -> None:
+    """Run roles that serve no HTTP (``--role cv``) until SIGINT or SIGTERM, then stop them
+    (the batch in hand is finished; what was not committed is redelivered)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        runtime.stop()
 
 
 class _Periodic:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from tradelake.errors import TransientError
 from tradelake.stream.alerts.dispatch import Dispatcher
 from tradelake.stream.alerts.record import Alert
 from tradelake.stream.alerts.rules import RuleBook
@@ -88,4 +89,7 @@ class AlertEngine:
                 except Exception:  # a bug must not stop alerting; the signal is redelivered
                     logger.exception("alerting on signals offset %d failed", message.offset)
                     continue
-            consumer.commit(messages)
+            try:
+                consumer.commit(messages)
+            except TransientError as exc:  # redelivered later; the alerts table ignores repeats
+                logger.warning("signals not committed, they will be redelivered: %s", exc)

@@ -185,6 +185,9 @@ class MemoryConsumer:
             self._closed = True
             self._queue._release(self._topic, self._group, self._id)
 
+    def lost_messages(self) -> bool:
+        return False  # nothing is lost while the process lives; a restart rescans landing
+
 
 @register_queue("memory")
 def open_memory_queue(options: Mapping[str, Any]) -> MemoryQueue:
