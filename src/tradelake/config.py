@@ -79,6 +79,41 @@ model = ""
 # artifacts in <home>/mlartifacts, no server. Set a URL (e.g. "http://mlflow:5000") for a server.
 tracking_uri = ""
 
+[stream]
+# The real-time path (`tradelake serve`). "memory" = in-process queue, every role in one process.
+queue = "memory"
+host = "127.0.0.1"          # bind address; use 0.0.0.0 only behind a firewall
+port = 8700
+max_frame_bytes = 8388608   # larger frames are answered with an error
+max_frame_age_s = 10.0      # frames captured longer ago than this are scored but never alert
+batch_wait_ms = 5.0         # how long the CV service waits to fill a micro-batch
+max_batch = 16
+cv_threads = 0              # torch threads of the CV service; 0 = one per core
+model_poll_s = 5.0          # how often a models:/name@alias [vision] model is checked for moves
+refresh_s = 60.0            # feature-store refresh while serving (0 = off); never per frame
+devices = []                # allowed device names; empty = any name of letters, digits, . _ -
+# Tokens are never written here: name the environment variable or file that holds each.
+producer_token_env = "TRADELAKE_PRODUCER_TOKEN"   # may only send frames
+viewer_token_env = "TRADELAKE_VIEWER_TOKEN"       # may only read alerts
+# producer_token_file = "secrets/producer.token"
+
+# Alert rules: fire when a frame's signal matches, at most once per cooldown per device.
+# [[alerts]]
+# name = "flags"
+# signals = ["bull_flag", "bear_flag"]
+# min_prob = 0.8
+# devices = []              # empty = every device
+# cooldown_s = 60
+# sinks = ["dashboard", "slack"]   # "dashboard" and "log" always exist
+
+# Alert sinks: type = "webhook" (Slack-compatible), "ntfy" (phone push), "log", "dashboard".
+# [[sinks]]
+# name = "slack"
+# type = "webhook"
+# url_env = "SLACK_WEBHOOK_URL"   # or url_file = "..."; or url = "..." when not a secret
+# retries = 5
+# backoff_s = 0.5
+
 # Instrument specs override or extend the built-in table, keyed by root symbol:
 # [instruments.ES]
 # tick_size = 0.25

@@ -44,11 +44,12 @@ class Console:
         text = json.dumps(payload, default=_json_default, indent=2)
         sys.stdout.write(mask_secrets(text) + "\n")
 
-    def info(self, message: str) -> None:
+    def info(self, message: str, *, wrap: bool = False) -> None:
         """A line for people (rich markup allowed: interpolate outside names with
-        :func:`safe_text`)."""
+        :func:`safe_text`). Not wrapped by default: a log line stays one line, and paths and
+        hashes stay copy-pastable; ``wrap=True`` for prose."""
         if not self.json_mode:
-            self.out.print(redact(message), soft_wrap=True)  # a log line stays one line
+            self.out.print(redact(message), soft_wrap=not wrap)
 
     def error(self, message: str) -> None:
         """One line on stderr; the message is plain text (never read as rich markup), with

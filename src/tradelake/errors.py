@@ -16,7 +16,12 @@ whole file, feed, or command.
     │       └── WriteLockTimeout  (write_lock.py) ... for longer than [features] lock_timeout
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
-    └── AccessError            the caller's role may not do this (an analyst's write)
+    ├── AccessError            the caller's role may not do this (an analyst's write)
+    └── StreamError            the real-time path refused a frame, token or alert sink
+        ├── SinkError          an alert sink did not take an alert (transient: retried)
+        ├── QueueError         the stream queue refused a publish, poll or commit
+        │   └── QueueUnavailableError   the broker cannot be reached (transient)
+        └── CaptureError       the screen could not be grabbed (no display, bad region)
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -84,3 +89,23 @@ class VisionError(TerminalError):
 class AccessError(TerminalError):
     """The caller asked for something its role does not allow (an analyst query that writes,
     reads outside the served tables, or loads an extension)."""
+
+
+class StreamError(TradelakeError):
+    """The real-time path refused something: a frame, a token, a sink's configuration."""
+
+
+class SinkError(StreamError, TransientError):
+    """An alert sink did not accept an alert; the dispatcher retries it with backoff."""
+
+
+class QueueError(StreamError):
+    """The stream queue refused a publish, poll or commit."""
+
+
+class QueueUnavailableError(QueueError, TransientError):
+    """The queue's broker cannot be reached or did not acknowledge in time; retry once it is up."""
+
+
+class CaptureError(StreamError, TerminalError):
+    """The producer could not grab the screen: no display, or a monitor or region outside it."""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,10 +32,15 @@ from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
+from tradelake.stream import lineage
+from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.stream.alerts import Alert
+    from tradelake.stream.queue import Queue
+    from tradelake.stream.runtime import StreamRuntime
 
 Progress = Callable[[str], None]
 logger = logging.getLogger(__name__)
@@ -270,6 +275,38 @@ class Platform:
             time_budget=time_budget,
             progress=progress,
         )
+
+    # -- real-time stream (issue 9) ---------------------------------------------------------
+
+    @cached_property
+    def stream_settings(self) -> StreamSettings:
+        """``[stream]``, ``[[alerts]]`` and ``[[sinks]]``, checked."""
+        return stream_settings(self.settings)
+
+    def stream_runtime(
+        self, roles: Sequence[str] | None = None, *, queue: Queue | None = None
+    ) -> StreamRuntime:
+        """The stream roles of this process (all of them by default), not started yet."""
+        from tradelake.stream.runtime import ROLES, StreamRuntime
+
+        return StreamRuntime(
+            self.ingest_env,
+            self.stream_settings,
+            state_dir=self.settings.state_dir,
+            model=self.settings.vision_model,
+            tracking_uri=self.settings.mlflow_tracking_uri,
+            roles=roles or ROLES,
+            queue=queue,
+            refresh=self.refresh,  # under the write lock, like every writer
+        )
+
+    def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
+        """Stored alerts sent at or after ``since``, oldest first."""
+        return lineage.stored_alerts(self.settings.state_dir, since, limit)
+
+    def alert_chain(self, alert_id: str) -> lineage.AlertChain:
+        """Alert → signal (``img_signals``) → frame → landed image, each checked."""
+        return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
 
 
 def _filters(

@@ -41,6 +41,7 @@ from tradelake.errors import ConfigError, FeatureStoreError, VisionError
 from tradelake.features import FeatureStore
 from tradelake.features.embeddings import load_embeddings
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
+from tradelake.landing import LandingStore, PutResult
 from tradelake.sources.base import get_source
 from tradelake.sources.screens import IMG_SIGNALS, SCREEN_SOURCE_PREFIX
 
@@ -261,6 +262,22 @@ def ingest_frame(
     ``tradelake replay`` rebuilds the same row. The feature store is not refreshed here: a
     stream refreshes in batches.
     """
+    put = land_frame(env.landing, data, device=device, frame_id=frame_id, ts=ts)
+    name = f"{frame_id or 'frame'}.png"
+    return process_object(env, put.obj, data, get_source("screens"), path=name)
+
+
+def land_frame(
+    landing: LandingStore,
+    data: bytes,
+    *,
+    device: str,
+    frame_id: str | None = None,
+    ts: datetime | None = None,
+) -> PutResult:
+    """Land one captured frame as ``screen:<device>`` with the options its parse needs
+    (``frame_id``, ``device``, ``ts``), without scoring it: the gateway's half of
+    :func:`ingest_frame` (the CV service scores it later). Same bytes land once."""
     if not _DEVICE_NAME.match(device):
         raise ConfigError(
             f"device name {device!r} is not usable in paths; use 1-64 letters, digits, . _ -"
@@ -272,15 +289,13 @@ def ingest_frame(
         stamp = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
         options["ts"] = stamp.isoformat()
     source = get_source("screens")
-    name = f"{frame_id or 'frame'}.png"
-    put = env.landing.put(
+    return landing.put(
         data,
         source=f"{SCREEN_SOURCE_PREFIX}{device}",
-        name=name,
+        name=f"{frame_id or 'frame'}.png",
         content_type=source.content_type,
         attributes={"kind": source.name, "options": json.dumps(options, sort_keys=True)},
     )
-    return process_object(env, put.obj, data, source, path=name)
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from tradelake.staging.quarantine import Quarantine
 from tradelake.tables import UTC_TS, TableSpec, register_table
 
 if TYPE_CHECKING:
-    from tradelake.ml.vision import ChartClassifier
+    from tradelake.ml.vision import ChartClassifier, Prediction
 
 EMBED_DIM = 128
 FILE_DEVICE = "file"
@@ -118,20 +118,31 @@ def parse_screen(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
     result = clf.predict_many([data])[0]
     if isinstance(result, VisionError):
         raise SourceFormatError(f"{name}: {result}")
-    frame = pl.DataFrame(
+    frame = signal_rows(
+        [(_frame_id(data, ctx.options), _device(ctx), _capture_time(name, ctx), result)],
+        clf.model_version,
+    )
+    return ParseResult({IMG_SIGNALS.name: frame}, {IMG_SIGNALS.name: Quarantine(IMG_SIGNALS.name)})
+
+
+def signal_rows(
+    scored: Sequence[tuple[str, str, datetime, Prediction]], model_version: str
+) -> pl.DataFrame:
+    """``img_signals`` content rows for ``(frame_id, device, ts, prediction)`` tuples: the one
+    place the row is built, for dropped screenshots and the real-time CV service alike."""
+    return pl.DataFrame(
         {
-            "frame_id": [_frame_id(data, ctx.options)],
-            "device": [_device(ctx)],
-            "ts": [_capture_time(name, ctx)],
-            "signal": [result.signal],
-            "prob": [result.prob],
-            "probs": [json.dumps(result.probs)],
-            "embedding": [result.embedding],
-            "model_version": [clf.model_version],
+            "frame_id": [s[0] for s in scored],
+            "device": [s[1] for s in scored],
+            "ts": [s[2] for s in scored],
+            "signal": [s[3].signal for s in scored],
+            "prob": [s[3].prob for s in scored],
+            "probs": [json.dumps(s[3].probs) for s in scored],
+            "embedding": [s[3].embedding for s in scored],
+            "model_version": [model_version] * len(scored),
         },
         schema=IMG_SIGNALS.content,
     )
-    return ParseResult({IMG_SIGNALS.name: frame}, {IMG_SIGNALS.name: Quarantine(IMG_SIGNALS.name)})
 
 
 def _frame_id(data: bytes, options: Mapping[str, Any]) -> str:

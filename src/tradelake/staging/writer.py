@@ -25,6 +25,7 @@ does, and its files of that table are removed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -177,6 +178,54 @@ class StagingWriter:
             quarantine_rules=quarantine.by_rule(),
             files=tuple(str(p) for p in written),
         )
+
+    def stage_new_keys(
+        self, spec: TableSpec, rows: Sequence[tuple[LandingObject, pl.DataFrame]]
+    ) -> list[Path]:
+        """Stage the rows of many landing objects in one file per (source, partition): the
+        real-time path's micro-batches, where a file per frame would cost a write and a later
+        open per frame.
+
+        The caller guarantees every natural key is new (the CV service checks the keys already
+        staged), so each row is version 1 and nothing is read back to compare. Files are named
+        ``part-<sha256 of the batch's landing ids>.parquet``, written atomically; the objects'
+        processed markers (:meth:`mark_processed_many`) come after.
+        """
+        tagged = [_tag(frame, spec, obj) for obj, frame in rows if frame.height]
+        if not tagged:
+            return []
+        frame = pl.concat(tagged).with_columns(pl.lit(1, pl.Int64).alias("version"))
+        check_contract(spec, frame.select(list(spec.content)))
+        starts = spec.partition_start(pl.col(spec.date_column)).alias("__partition")
+        parts = frame.select(*spec.schema, starts).partition_by(
+            "source", "__partition", as_dict=True, include_key=False
+        )
+        written = []
+        for (source, start), part in parts.items():
+            ids = "".join(sorted(part["landing_id"].to_list()))
+            name = hashlib.sha256(ids.encode()).hexdigest()
+            target = (
+                self.table_dir(spec.name)
+                / spec.partition_dir(start)
+                / f"source={source}"
+                / f"part-{name}.parquet"
+            )
+            self.recent.forget(target)
+            written.append(
+                self._write_part(
+                    target,
+                    part.with_columns(pl.lit(source).alias("source")).select(list(spec.schema)),
+                )
+            )
+        return written
+
+    def mark_processed_many(self, summaries: Mapping[str, dict[str, object]]) -> None:
+        """:meth:`mark_processed` for many objects with one filesystem sync before the markers."""
+        if not summaries:
+            return
+        atomic_files.sync_filesystem(self.root)
+        for landing_id, summary in summaries.items():
+            self._write_marker(landing_id, summary)
 
     def unstage(self, spec: TableSpec, obj: LandingObject) -> None:
         """Remove what :meth:`stage` wrote for ``obj`` (rows and quarantine) in ``spec``'s table:

@@ -1,7 +1,9 @@
 """The queue seam (in-process by default, Kafka when configured); see :mod:`.base`."""
 
 from tradelake.stream.queue.base import (
+    FRAMES,
     QUEUES,
+    SIGNALS,
     Consumer,
     Message,
     Queue,
@@ -11,7 +13,9 @@ from tradelake.stream.queue.base import (
 )
 
 __all__ = [
+    "FRAMES",
     "QUEUES",
+    "SIGNALS",
     "Consumer",
     "Message",
     "Queue",

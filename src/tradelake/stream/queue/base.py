@@ -61,6 +61,11 @@ class Consumer(Protocol):
         """Stop reading; uncommitted messages are delivered again to the group's next reader."""
         ...
 
+    def lost_messages(self) -> bool:
+        """True (once) after the backend lost messages this group had not committed, e.g. a
+        broker that restarted without its log; the caller recovers that work from landing."""
+        ...
+
 
 class Queue(Protocol):
     """A connection to one queue backend."""
