@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -79,8 +80,8 @@ def test_two_ingests_and_a_reader_side_by_side_serve_both_files_and_never_fail(
     paths = [_write(tmp_path, "a.xlsx", a), _write(tmp_path, "b.xlsx", b)]
     stop, out = tmp_path / "stop", tmp_path / "reads.json"
     reader = _start(["-c", READER, str(home), str(stop), str(out)])
-    # Hold the home's lock while both start, so their writes really overlap (the old code had
-    # no such lock: there they raced for the DuckDB file and the second one failed).
+    # Hold the home's lock until both have started and wait for it, so their writes really
+    # overlap (the old code had no such lock: they raced for the DuckDB file and one failed).
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
@@ -91,17 +92,33 @@ def test_two_ingests_and_a_reader_side_by_side_serve_both_files_and_never_fail(
             )
             for p in paths
         ]
-        time.sleep(1.0)
+        errors: list[list[str]] = [[], []]
+        readers = [
+            threading.Thread(target=lambda p=p, e=e: e.extend(iter(p.stderr.readline, "")))
+            for p, e in zip(ingests, errors, strict=True)
+        ]
+        for thread in readers:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while not all(any("waiting for" in line for line in e) for e in errors):
+            assert time.monotonic() < deadline, errors
+            time.sleep(0.05)
     finally:
         os.close(fd)
-    outputs = [p.communicate(timeout=120) for p in ingests]
+    outputs = []
+    for process, thread, error in zip(ingests, readers, errors, strict=True):
+        assert process.stdout is not None
+        stdout = process.stdout.read()
+        process.wait(timeout=120)
+        thread.join(timeout=30)
+        outputs.append((stdout, "".join(error)))
     stop.touch()
     reader.communicate(timeout=60)
 
     for process, (stdout, stderr) in zip(ingests, outputs, strict=True):
         assert process.returncode == 0, stderr
         assert [r["status"] for r in json.loads(stdout)] == ["ingested"]
-    assert sum("waiting for" in stderr for _, stderr in outputs) >= 1
+    assert all(f"to finish writing {home}" in stderr for _, stderr in outputs)
     total = truth0.fills.height + truth_a.fills.height + truth_b.fills.height
     assert Platform.open(home).sql("SELECT count(*) FROM trades").item() == total
     reads = json.loads(out.read_text())

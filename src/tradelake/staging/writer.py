@@ -331,11 +331,18 @@ class StagingWriter:
         if not others or frame.height == 0:
             return frame.with_columns(pl.lit(1, pl.Int64).alias("version")), 0
         compare = list(spec.hash_columns)
+        # Only objects that landed no later than this one count: re-staging an object after a
+        # crash, when later objects of the batch are staged already, then gives the versions the
+        # first run gave (a later correction is versioned against it, not it against the
+        # correction). Objects landed at the same instant still see each other.
+        landed = frame.get_column("ingest_ts")[0]
         latest = (
-            self.read_files(others, [*key, *compare, "version"])
+            self.read_files(others, [*key, *compare, "version", "ingest_ts"])
+            .filter(pl.col("ingest_ts") <= landed)
             .sort("version")
             .group_by(key)
             .last()
+            .drop("ingest_ts")
         )
         joined = frame.join(latest, on=key, how="left", suffix="__old", nulls_equal=True)
         same = (
