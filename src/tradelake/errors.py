@@ -15,7 +15,8 @@ whole file, feed, or command.
     │   └── StoreBusyError     another process holds its write lock (transient)
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
-    └── AccessError            the caller's role may not do this (an analyst's write)
+    ├── AccessError            the caller's role may not do this (an analyst's write)
+    └── ExportError            --csv/--parquet/--xlsx could not write its file
 
 ``TransientError`` and ``TerminalError`` are markers mixed into concrete errors so the pull
 client, stream workers and scheduler decide to retry or give up without string matching.
@@ -83,3 +84,7 @@ class VisionError(TerminalError):
 class AccessError(TerminalError):
     """The caller asked for something its role does not allow (an analyst query that writes,
     reads outside the served tables, or loads an extension)."""
+
+
+class ExportError(TradelakeError):
+    """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
