@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # polars loads on first use: `tradelake --help` stays quick
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 mask_secrets = REDACTOR.mask_values
+# The label a bar shows once every file is in and the feature store refresh runs.
+REFRESHING = "refreshing the feature store"
 
 
 class Console:
@@ -160,27 +162,31 @@ class Console:
         sys.stdout.flush()
 
     @contextmanager
-    def working(self, description: str) -> Iterator[None]:
+    def working(self, description: str) -> Iterator[Callable[[str], None]]:
         """A spinner with the time spent, for a step that cannot count its work (generating
-        files, one large file); on stderr, silent under ``--json``."""
+        files, one large file); the yielded callable relabels it. On stderr, silent under
+        ``--json``."""
         if self.json_mode:
-            yield
+            yield lambda _label: None
             return
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=self.err, transient=True) as bar:
-            bar.add_task(description, total=None)
-            yield
+            task = bar.add_task(description, total=None)
+            yield lambda label: bar.update(task, description=label)
 
     @contextmanager
-    def progress(self, total: int, description: str) -> Iterator[Callable[[str], None]]:
+    def progress(
+        self, total: int, description: str, *, then: str | None = None
+    ) -> Iterator[Callable[[str], None]]:
         """A progress bar advanced by the yielded callable; silent under ``--json``. One item
-        gets a spinner with the time spent, so a single large file never shows a blank screen."""
+        gets a spinner with the time spent, so a single large file never shows a blank screen;
+        ``then`` names the step that follows the last item (the bar stays up, relabelled)."""
         if self.json_mode or total < 1:
             yield lambda _label: None
             return
         if total == 1:
-            with self.working(description):
-                yield lambda _label: None
+            with self.working(description) as relabel:
+                yield lambda _label: relabel(then) if then else None
             return
         columns = (
             TextColumn("{task.description}"),
@@ -190,7 +196,13 @@ class Console:
         )
         with Progress(*columns, console=self.err, transient=True) as bar:
             task = bar.add_task(description, total=total)
-            yield lambda _label: bar.advance(task)
+
+            def advance(_label: str) -> None:
+                bar.advance(task)
+                if then and bar.tasks[0].completed >= total:
+                    bar.update(task, description=then)
+
+            yield advance
 
 
 @dataclass(frozen=True, eq=False)

@@ -88,3 +88,20 @@ def test_piped_output_is_plain_aligned_text_with_every_column(
     cells = lines[1].split()
     assert cells[0] == "APEX-88731" and cells[-1] == "-1,955.12" and len(cells) == 16
     assert len(lines[0].rstrip()) <= len(lines[1])  # aligned: the header spans the row
+
+
+def test_progress_counts_items_then_names_the_refresh_and_one_file_gets_a_spinner() -> None:
+    console, _ = _terminal(80)
+    shown = io.StringIO()
+    console.err = RichConsole(file=shown, width=80, force_terminal=True, color_system=None)
+    with console.progress(3, "ingesting", then="refreshing the feature store") as advance:
+        for name in ("a", "b", "c"):
+            advance(name)
+    text = shown.getvalue()
+    assert "3/3" in text and "refreshing the feature store" in text
+    single = io.StringIO()
+    console.err = RichConsole(file=single, width=80, force_terminal=True, color_system=None)
+    with console.progress(1, "ingesting", then="refreshing the feature store") as advance:
+        assert "ingesting" in single.getvalue()  # visible while the one big file runs
+        advance("a")
+    assert "refreshing the feature store" in single.getvalue()

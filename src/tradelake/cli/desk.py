@@ -28,7 +28,7 @@ from tradelake.cli.common import (
 )
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import Console, rows_table, shown
+from tradelake.console import REFRESHING, Console, rows_table, shown
 from tradelake.errors import LandingError
 
 # Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
@@ -92,7 +92,7 @@ def ingest(
     with command(json) as console:
         platform = open_platform(home)
         files = expand_paths(paths)  # the bar counts files, not arguments (a folder is many)
-        with console.progress(len(files), "ingesting") as advance:
+        with console.progress(len(files), "ingesting", then=REFRESHING) as advance:
             report = platform.ingest(paths, tz=tz, progress=advance)
         _print_ingest(console, [r.to_dict() for r in report.files])
         if not report.ok:
@@ -302,9 +302,13 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL to run read-only on the feature store.")],
     home: HomeOpt = None,
     limit: Annotated[
-        int,
-        typer.Option(min=1, help="Show at most this many rows (exports always hold every row)."),
-    ] = SQL_DISPLAY_LIMIT,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Show at most this many rows (default 1,000 in a table, all with --json); "
+            "exports always hold every row.",
+        ),
+    ] = None,
     json: JsonOpt = False,
     wide: WideOpt = False,
     csv: CsvOpt = None,
@@ -313,13 +317,20 @@ def sql(
 ) -> None:
     """Run a read-only SQL query against the feature store.
 
-    Shows the first --limit rows (default 1,000) with a note giving the full count; --csv,
-    --parquet and --xlsx write every row.
+    A table shows the first --limit rows (default 1,000) with a note giving the full count;
+    --json prints every row unless --limit is given; --csv, --parquet and --xlsx write every
+    row.
     """
     with command(json, wide=wide) as console:
         platform = open_platform(home)
         exports = Exports(csv, parquet, xlsx)
-        if exports.targets():
+        if limit is None:
+            limit = None if json else SQL_DISPLAY_LIMIT
+        if limit is None:
+            frame = platform.sql(query)
+            total = frame.height
+            write_exports(console, frame, exports)
+        elif exports.targets():
             frame = platform.sql(query)
             total = frame.height
             write_exports(console, frame, exports)

@@ -18,7 +18,7 @@ import polars as pl
 
 from tradelake.columns import json_row
 from tradelake.config import CONFIG_FILE, write_default_config
-from tradelake.console import Console, rows_table
+from tradelake.console import REFRESHING, Console, rows_table
 from tradelake.platform import Platform
 from tradelake.sources import atas_samples
 
@@ -50,7 +50,7 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     with console.working(f"generating {len(DEMO_FILES)} ATAS exports of {fills:,} fills"):
         paths = write_demo_files(inbox, fills=fills)
     console.info(f"generated {len(paths)} ATAS exports in {inbox}")
-    with console.progress(len(paths), "ingesting") as advance:
+    with console.progress(len(paths), "ingesting", then=REFRESHING) as advance:
         report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=advance)
     files = [result.to_dict() for result in report.files]
     daily = platform.daily_pnl()
