@@ -324,17 +324,13 @@ def sql(
     with command(json, wide=wide) as console:
         platform = open_platform(home)
         exports = Exports(csv, parquet, xlsx)
-        if limit is None:
-            limit = None if json else SQL_DISPLAY_LIMIT
-        if limit is None:
+        if limit is None and not json:
+            limit = SQL_DISPLAY_LIMIT
+        if limit is None or exports.targets():  # every row is needed: fetch them once
             frame = platform.sql(query)
             total = frame.height
             write_exports(console, frame, exports)
-        elif exports.targets():
-            frame = platform.sql(query)
-            total = frame.height
-            write_exports(console, frame, exports)
-            frame = frame.head(limit)
+            frame = frame if limit is None else frame.head(limit)
         else:
             frame, total = platform.sql_page(query, limit=limit)
         console.frame(frame)
