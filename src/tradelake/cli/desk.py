@@ -43,7 +43,7 @@ STATS_PRIORITY = (
     "profit_factor",
     "max_drawdown",
 )
-RECONCILE_PRIORITY = ("status", "account", "symbol", "open_ts", "pnl", "journal_pnl", "pnl_diff")
+RECONCILE_PRIORITY = ("status", "account", "symbol", "pnl", "journal_pnl", "pnl_diff", "open_ts")
 SQL_DISPLAY_LIMIT = 1000
 
 pnl_app = typer.Typer(
