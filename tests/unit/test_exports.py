@@ -69,3 +69,19 @@ def test_a_failed_export_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None
         export_frame(Boom(_frame()), target, "csv")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_json_rows_export_with_nested_values_as_json_text(tmp_path: Path) -> None:
+    from tradelake.cli.common import rows_frame
+
+    rows = [
+        {"file": "a.png", "signal": "bull_flag", "prob": 0.9, "probs": {"bull_flag": 0.9}},
+        {"file": "b.png", "error": "b.png: not an image"},
+    ]
+    export_frame(rows_frame(rows), tmp_path / "out.csv", "csv")
+    back = pl.read_csv(tmp_path / "out.csv")
+    assert back.columns == ["file", "signal", "prob", "probs", "error"]
+    assert back.rows() == [
+        ("a.png", "bull_flag", 0.9, '{"bull_flag": 0.9}', None),
+        ("b.png", None, None, None, "b.png: not an image"),
+    ]
