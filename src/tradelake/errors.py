@@ -17,6 +17,7 @@ whole file, feed, or command.
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
     ├── AccessError            the caller's role may not do this (an analyst's write)
+    ├── ExportError            --csv/--parquet/--xlsx could not write its file
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -109,3 +110,7 @@ class QueueUnavailableError(QueueError, TransientError):
 
 class CaptureError(StreamError, TerminalError):
     """The producer could not grab the screen: no display, or a monitor or region outside it."""
+
+
+class ExportError(TradelakeError):
+    """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""

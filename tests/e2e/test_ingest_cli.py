@@ -67,7 +67,8 @@ def test_ingest_reports_each_file_and_exit_code(exports: dict[str, Path], home: 
         "fills", "round_trips",
     }  # fmt: skip
     for row in rows_pnl:
-        assert row["net_pnl"] == pytest.approx(row["gross_pnl"] - row["commission"])
+        # each amount is rounded to cents on its own, so the identity holds to a cent
+        assert row["net_pnl"] == pytest.approx(row["gross_pnl"] - row["commission"], abs=0.011)
 
 
 def test_same_file_twenty_times_gives_the_same_tables(exports: dict[str, Path], home: Path) -> None:

@@ -79,7 +79,9 @@ def test_similar_finds_the_ingested_frame_first(tmp_path: Path, home: Path) -> N
     assert second["score"] < best["score"]
 
     code, out, _ = _run("vision", "similar", str(query), "--home", str(home))
-    assert code == 0 and "Similar setups" in out
+    lines = out.splitlines()  # piped: plain aligned text, a header line then one per match
+    assert code == 0 and lines[1].split()[:2] == ["frame_id", "score"] and len(lines) == 2 + 3
+    assert lines[2].split()[0] == best["frame_id"]
 
 
 def test_similar_without_frames_is_one_line_error(tmp_path: Path, home: Path) -> None:

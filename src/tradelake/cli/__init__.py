@@ -10,21 +10,53 @@ screenshots: classify, similar setups, train), ``landing`` (verify, seal), ``str
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from tradelake.cli import desk, feeds, landing, stream, vision
+from tradelake.cli.common import HELP_MARKUP
 
 app = typer.Typer(
     help="tradelake: land, validate, stage and analyse a trading desk's data.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
 )
 desk.register(app)
 feeds.register(app)
 landing.register(app)
 vision.register(app)
 stream.register(app)
+
+
+def installed_version() -> str:
+    """The installed distribution's version (what ``pip`` installed), read from its metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tradelake")
+    except PackageNotFoundError:
+        return "unknown (not installed; run pip install -e .)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tradelake {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """tradelake: land, validate, stage and analyse a trading desk's data."""
 
 
 def main() -> None:

@@ -11,19 +11,46 @@ import typer
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
+    HELP_MARKUP,
+    CsvOpt,
+    Exports,
     HomeOpt,
     JsonOpt,
+    ParquetOpt,
     TzOpt,
+    WideOpt,
+    XlsxOpt,
     command,
     open_platform,
+    show,
     stop_on_signals,
+    write_exports,
 )
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import Console, rows_table, shown
+from tradelake.console import REFRESHING, Console, rows_table, shown
 from tradelake.errors import LandingError
 
-pnl_app = typer.Typer(help="Profit and loss from the feature store.", no_args_is_help=True)
+# Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
+# shows all): the key, then the money a trader reads first.
+DAILY_PNL_PRIORITY = ("session_date", "account", "instrument", "net_pnl", "gross_pnl")
+STATS_PRIORITY = (
+    "key",
+    "trades",
+    "win_rate",
+    "net_total",
+    "expectancy",
+    "profit_factor",
+    "max_drawdown",
+)
+RECONCILE_PRIORITY = ("status", "account", "symbol", "pnl", "journal_pnl", "pnl_diff", "open_ts")
+SQL_DISPLAY_LIMIT = 1000
+
+pnl_app = typer.Typer(
+    help="Profit and loss from the feature store.",
+    no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,18 +73,26 @@ def init(
 
 
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="ATAS .xlsx exports or folders of them.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="ATAS .xlsx exports, chart screenshots (PNG/JPEG) or folders of them."),
+    ],
     home: HomeOpt = None,
     tz: TzOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Land, parse, validate and stage files, then refresh the feature store.
 
-    Exit code 0 when every file was ingested or was a duplicate, 2 when any file failed.
+    Takes ATAS exports (.xlsx) and chart screenshots (.png, .jpg: classified by the chart
+    model into img_signals); folders are walked. Exit code 0 when every file was ingested or
+    was a duplicate, 2 when any file failed.
     """
+    from tradelake.jobs.ingest import expand_paths
+
     with command(json) as console:
         platform = open_platform(home)
-        with console.progress(len(paths), "ingesting") as advance:
+        files = expand_paths(paths)  # the bar counts files, not arguments (a folder is many)
+        with console.progress(len(files), "ingesting", then=REFRESHING) as advance:
             report = platform.ingest(paths, tz=tz, progress=advance)
         _print_ingest(console, [r.to_dict() for r in report.files])
         if not report.ok:
@@ -156,34 +191,65 @@ def pnl_daily(
         datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last session date.")
     ] = None,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Daily P&L by trading session date, account and contract (gross, commission, net)."""
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         frame = open_platform(home).daily_pnl(
             account=account, date_from=_date(date_from), date_to=_date(date_to)
         )
-        console.frame(frame, title="Daily P&L by session")
+        show(
+            console,
+            frame,
+            Exports(csv, parquet, xlsx),
+            title="Daily P&L by session",
+            priority=DAILY_PNL_PRIORITY,
+        )
 
 
 def stats(
     home: HomeOpt = None,
     by: Annotated[str, typer.Option(help="all, account, instrument, weekday or hour.")] = "all",
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Journal statistics: win rate, profit factor, expectancy, drawdown, ..."""
-    with command(json) as console:
-        console.frame(open_platform(home).statistics(by), title=f"Journal statistics ({by})")
+    with command(json, wide=wide) as console:
+        frame = open_platform(home).statistics(by)
+        show(
+            console,
+            frame,
+            Exports(csv, parquet, xlsx),
+            title=f"Journal statistics ({by})",
+            priority=STATS_PRIORITY,
+        )
 
 
 def reconcile(
     home: HomeOpt = None,
     all_rows: Annotated[bool, typer.Option("--all", help="Also show matched trades.")] = False,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Compare our round trips with the ATAS Journal sheet and list the differences."""
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         frame = open_platform(home).reconciliation(differences_only=not all_rows)
-        console.frame(frame, title="Round trips vs ATAS Journal")
+        show(
+            console,
+            frame,
+            Exports(csv, parquet, xlsx),
+            title="Round trips vs ATAS Journal",
+            priority=RECONCILE_PRIORITY,
+        )
 
 
 def quality(
@@ -193,19 +259,24 @@ def quality(
     ] = False,
     last: Annotated[int, typer.Option(min=1, help="How many recent results to show.")] = 20,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Data quality per ingested file and table: rows in, passed, quarantined by rule.
 
     The rows themselves, with their reasons, are in staging/_quarantine/ (or
-    `tradelake sql "SELECT * FROM data_quality"` for every result).
+    `tradelake sql "SELECT * FROM data_quality"` for every result). Exports hold every field.
     """
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         frame = open_platform(home).data_quality(rejected_only=rejected, last=last)
         if json:
             console.frame(frame)
         else:
             rows = rows_table(_quality_rows(frame))
             console.frame(rows, title="Data quality (newest first)", multiline=["by rule"])
+        write_exports(console, frame, Exports(csv, parquet, xlsx))
 
 
 def _quality_rows(frame: Any) -> list[dict[str, Any]]:
@@ -230,18 +301,51 @@ def _quality_rows(frame: Any) -> list[dict[str, Any]]:
 def sql(
     query: Annotated[str, typer.Argument(help="SQL to run read-only on the feature store.")],
     home: HomeOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Show at most this many rows (default 1,000 in a table, all with --json); "
+            "exports always hold every row.",
+        ),
+    ] = None,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
-    """Run a read-only SQL query against the feature store."""
-    with command(json) as console:
-        console.frame(open_platform(home).sql(query))
+    """Run a read-only SQL query against the feature store.
+
+    A table shows the first --limit rows (default 1,000) with a note giving the full count;
+    --json prints every row unless --limit is given; --csv, --parquet and --xlsx write every
+    row.
+    """
+    with command(json, wide=wide) as console:
+        platform = open_platform(home)
+        exports = Exports(csv, parquet, xlsx)
+        if limit is None and not json:
+            limit = SQL_DISPLAY_LIMIT
+        if limit is None or exports.targets():  # every row is needed: fetch them once
+            frame = platform.sql(query)
+            total = frame.height
+            write_exports(console, frame, exports)
+            frame = frame if limit is None else frame.head(limit)
+        else:
+            frame, total = platform.sql_page(query, limit=limit)
+        console.frame(frame)
+        if total > frame.height:
+            console.note(
+                f"showing the first {frame.height:,} of {total:,} rows; "
+                "--limit N or --csv FILE for all"
+            )
 
 
 def demo(
     home: Annotated[Path, typer.Option("--home", help="Where to build the demo data home.")] = Path(
         "tradelake-demo"
     ),
-    fills: Annotated[int, typer.Option(help="Fills per generated export.")] = 2000,
+    fills: Annotated[int, typer.Option(min=1, help="Fills per generated export.")] = 2000,
     json: JsonOpt = False,
 ) -> None:
     """Generate realistic ATAS exports, ingest them and print a P&L summary."""

@@ -18,11 +18,18 @@ import typer
 
 from tradelake.cli.common import (
     EXIT_PARTIAL,
+    CsvOpt,
+    Exports,
     HomeOpt,
     JsonOpt,
+    ParquetOpt,
+    WideOpt,
+    XlsxOpt,
     command,
     open_platform,
+    rows_frame,
     stop_on_signals,
+    write_exports,
 )
 from tradelake.console import Console, rows_table, shown
 from tradelake.errors import ConfigError
@@ -104,12 +111,22 @@ def run(home: HomeOpt = None) -> None:
         console.info("stopped: in-flight pulls finished")
 
 
-def status(home: HomeOpt = None, json: JsonOpt = False) -> None:
-    """Each feed's last run, last success, last error, rows staged, next run, news latency."""
+def status(
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Each feed's last run, last success, last error, rows staged, next run, news latency.
+
+    Exports hold every field of every feed, as --json does.
+    """
     from tradelake.jobs.feed_state import FeedStateStore, utc_now
     from tradelake.jobs.feeds import load_feeds
 
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         platform = open_platform(home)
         states = FeedStateStore(platform.settings.state_dir)
         now = utc_now()
@@ -121,6 +138,7 @@ def status(home: HomeOpt = None, json: JsonOpt = False) -> None:
             console.info("no [[feeds]] in tradelake.toml")
         else:
             console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
+        write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
 
 
 def _select(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:

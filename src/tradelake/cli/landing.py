@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, open_platform
+from tradelake.cli.common import EXIT_PARTIAL, HELP_MARKUP, HomeOpt, JsonOpt, command, open_platform
 from tradelake.console import Console
 
 if TYPE_CHECKING:
     from tradelake.landing.verify import Verification
 
-landing_app = typer.Typer(help="Check the landing zone's integrity.", no_args_is_help=True)
+landing_app = typer.Typer(
+    help="Check the landing zone's integrity.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
 
 
 def register(app: typer.Typer) -> None:

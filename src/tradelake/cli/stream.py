@@ -15,16 +15,26 @@ from typing import Annotated, Any
 
 import typer
 
-from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, open_platform
+from tradelake.cli.common import (
+    EXIT_PARTIAL,
+    HELP_MARKUP,
+    HomeOpt,
+    JsonOpt,
+    command,
+    open_platform,
+)
 from tradelake.console import Console, rows_table
 from tradelake.errors import ConfigError
 
 screen_app = typer.Typer(
-    help="Send chart screens to a running `tradelake serve`.", no_args_is_help=True
+    help="Send chart screens to a running `tradelake serve`.",
+    no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
 )
 alerts_app = typer.Typer(
     help="Alerts raised by the stream: list them, or show one's lineage.",
     invoke_without_command=True,
+    rich_markup_mode=HELP_MARKUP,
 )
 
 

@@ -16,12 +16,27 @@ from typing import Annotated, Any
 
 import typer
 
-from tradelake.cli.common import EXIT_PARTIAL, HomeOpt, JsonOpt, command, open_platform
+from tradelake.cli.common import (
+    EXIT_PARTIAL,
+    HELP_MARKUP,
+    CsvOpt,
+    Exports,
+    HomeOpt,
+    JsonOpt,
+    ParquetOpt,
+    WideOpt,
+    XlsxOpt,
+    command,
+    open_platform,
+    rows_frame,
+    write_exports,
+)
 from tradelake.console import Console, rows_table, shown
 
 vision_app = typer.Typer(
     help="Chart screenshots: classify patterns, find similar setups, train the CNN.",
     no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
 )
 
 
@@ -35,15 +50,20 @@ def classify(
     paths: Annotated[list[Path], typer.Argument(help="PNG/JPEG screenshots or folders of them.")],
     home: HomeOpt = None,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Classify the chart pattern completing on each screenshot's right edge.
 
     Prints, per image, the signal, its calibrated probability and every class probability.
     Exit code 2 when any file could not be read or decoded.
     """
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         results = [r.to_dict() for r in open_platform(home).classify_images(paths)]
         _print_classified(console, results)
+        write_exports(console, rows_frame(results), Exports(csv, parquet, xlsx))
         if any("error" in r for r in results):
             raise typer.Exit(EXIT_PARTIAL)
 
@@ -54,12 +74,18 @@ def similar(
     k: Annotated[int, typer.Option("--k", min=1, help="How many similar frames.")] = 5,
     home: HomeOpt = None,
     json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
 ) -> None:
     """Find the stored frames (img_signals) whose chart looks most like IMAGE."""
-    with command(json) as console:
+    with command(json, wide=wide) as console:
         result = open_platform(home).similar_setups(image, k=k)
+        payload = result.to_dict()
+        write_exports(console, rows_frame(payload["matches"]), Exports(csv, parquet, xlsx))
         if json:
-            console.emit_json(result.to_dict())
+            console.emit_json(payload)
             return
         console.info(
             f"{shown(image.name)}: [bold]{result.signal}[/] ({result.prob:.2f}); "

@@ -19,9 +19,9 @@ one is not enough. The same sandbox serves the web API's analyst endpoints.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 import polars as pl
@@ -31,16 +31,42 @@ from tradelake.errors import AccessError, FeatureStoreError
 if TYPE_CHECKING:
     from tradelake.features.store import FeatureStore
 
+T = TypeVar("T")
 READ_ONLY_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 def analyst_query(store: FeatureStore, sql: str) -> pl.DataFrame:
     """Run an analyst's ``sql`` in the sandbox; :class:`AccessError` if it would do more."""
+    return _sandboxed(store, sql, lambda rel: rel.pl())
+
+
+def analyst_page(store: FeatureStore, sql: str, *, limit: int) -> tuple[pl.DataFrame, int]:
+    """The first ``limit`` rows of ``sql`` and how many rows it has in all.
+
+    DuckDB stops at ``limit + 1`` rows (the limit is pushed into the plan, so a 345k-row
+    ``SELECT *`` never builds the whole result); the full count is asked for only when there
+    are more rows than that, and costs a scan, not the rows.
+    """
+
+    def first_rows(rel: duckdb.DuckDBPyRelation) -> tuple[pl.DataFrame, int]:
+        head = rel.limit(limit + 1).pl()
+        if head.height <= limit:
+            return head, head.height
+        ((total,),) = rel.aggregate("count(*)").fetchall()
+        return head.head(limit), int(total)
+
+    return _sandboxed(store, sql, first_rows)
+
+
+def _sandboxed(store: FeatureStore, sql: str, collect: Callable[[duckdb.DuckDBPyRelation], T]) -> T:
     check_read_only(sql)
     con = store.connect(read_only=True)
     try:
         lock_down(con, readable_folders(store))
-        return con.sql(sql).pl()
+        relation = con.sql(sql)
+        if relation is None:  # only a statement that returns nothing; the allow-list has none
+            raise FeatureStoreError("query returned no result")
+        return collect(relation)
     except duckdb.PermissionException as exc:
         raise AccessError(
             f"{exc}; analyst SQL reads only the served tables (SHOW TABLES lists them)"

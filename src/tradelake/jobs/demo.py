@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from tradelake.columns import json_row
 from tradelake.config import CONFIG_FILE, write_default_config
-from tradelake.console import Console, rows_table
+from tradelake.console import REFRESHING, Console, rows_table
 from tradelake.platform import Platform
 from tradelake.sources import atas_samples
 
@@ -46,9 +47,10 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     if not (home / CONFIG_FILE).exists():
         write_default_config(home)
     inbox = platform.settings.input_dir
-    paths = write_demo_files(inbox, fills=fills)
+    with console.working(f"generating {len(DEMO_FILES)} ATAS exports of {fills:,} fills"):
+        paths = write_demo_files(inbox, fills=fills)
     console.info(f"generated {len(paths)} ATAS exports in {inbox}")
-    with console.progress(len(paths), "ingesting") as advance:
+    with console.progress(len(paths), "ingesting", then=REFRESHING) as advance:
         report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=advance)
     files = [result.to_dict() for result in report.files]
     daily = platform.daily_pnl()
@@ -61,9 +63,9 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     return {
         "home": str(home),
         "files": files,
-        "daily_pnl": daily.to_dicts(),
-        "statistics": overall.to_dicts(),
-        "reconciliation": recon.to_dicts(),
+        "daily_pnl": [json_row(row) for row in daily.iter_rows(named=True)],
+        "statistics": [json_row(row) for row in overall.iter_rows(named=True)],
+        "reconciliation": [json_row(row) for row in recon.iter_rows(named=True)],
     }
 
 
