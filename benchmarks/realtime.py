@@ -125,6 +125,9 @@ def main() -> None:
         "--split", action="store_true", help="one process per role (needs --queue kafka)"
     )
     parser.add_argument("--cv-threads", type=int, default=0, help="[stream] cv_threads")
+    parser.add_argument(
+        "--refresh-s", type=float, help="[stream] refresh_s (feature-store refresh period)"
+    )
     parser.add_argument("--ramp", default="8,16,24,32,48,64", help="total fps steps ('' = skip)")
     parser.add_argument("--ramp-seconds", type=float, default=10.0)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -141,6 +144,8 @@ def main() -> None:
         (home / "tradelake.toml").write_text(CONFIG.format(signals=json.dumps(list(CLASSES))))
         broker = _start_broker() if args.queue == "kafka" else None
         env = {"TRADELAKE_STREAM__CV_THREADS": str(args.cv_threads)}
+        if args.refresh_s is not None:
+            env["TRADELAKE_STREAM__REFRESH_S"] = str(args.refresh_s)
         if broker is not None:
             env["TRADELAKE_STREAM__BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         ports = Ports(_free_port(), _free_port()) if args.split else Ports.single(_free_port())
