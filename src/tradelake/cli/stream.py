@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from tradelake.cli.common import (
 )
 from tradelake.console import Console, rows_table
 from tradelake.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tradelake.stream.producer import FrameSender
 
 screen_app = typer.Typer(
     help="Send chart screens to a running `tradelake serve`.",
@@ -106,6 +109,42 @@ def _roles(role: str) -> tuple[str, ...]:
     return (role,)
 
 
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", help="Server, e.g. ws://127.0.0.1:8700 ([stream] host/port)."),
+]
+ProducerTokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="Producer token (default: the [stream] producer token secret)."),
+]
+
+
+def _frame_sender(
+    home: Path | None, device: str, url: str | None, token: str | None
+) -> FrameSender:
+    """The sender both producer commands use: ``--url``/``--token``, else ``[stream]``."""
+    from tradelake.stream.producer import FrameSender, frames_url
+
+    settings = open_platform(home).stream_settings
+    secret = token or settings.producer_token
+    if not secret:
+        raise ConfigError(
+            "no producer token: pass --token, or set $TRADELAKE_PRODUCER_TOKEN (or "
+            "[stream] producer_token_env / producer_token_file)"
+        )
+    base = url or f"ws://{settings.host}:{settings.port}"
+    return FrameSender(frames_url(base, device), secret)
+
+
+def _exit_on_refusals(console: Console, errors: list[dict[str, Any]], *, printed: bool) -> None:
+    """Exit 2 when the server refused frames; each refusal is a line unless --json said it."""
+    if not printed:
+        for error in errors:
+            console.error(f"frame {error.get('frame_id')}: {error.get('error')}")
+    if errors:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 @screen_app.command("send")
 def screen_send(
     paths: Annotated[list[Path], typer.Argument(help="PNG/JPEG files or folders of them.")],
@@ -114,16 +153,8 @@ def screen_send(
         float | None,
         typer.Option("--fps", min=0.01, help="Frames per second (default: as fast as answered)."),
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="Server, e.g. ws://127.0.0.1:8700 ([stream] host/port)."),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token", help="Producer token (default: the [stream] producer token secret)."
-        ),
-    ] = None,
+    url: UrlOpt = None,
+    token: ProducerTokenOpt = None,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -133,20 +164,11 @@ def screen_send(
     the server refused some frames (each refusal is printed with its reason).
     """
     from tradelake.jobs.vision import image_files
-    from tradelake.stream.producer import FrameSender, frames_from_files, frames_url
+    from tradelake.stream.producer import frames_from_files
 
     with command(json) as console:
-        settings = open_platform(home).stream_settings
-        secret = token or settings.producer_token
-        if not secret:
-            raise ConfigError(
-                "no producer token: pass --token, or set $TRADELAKE_PRODUCER_TOKEN (or "
-                "[stream] producer_token_env / producer_token_file)"
-            )
-        files = image_files(paths)
-        base = url or f"ws://{settings.host}:{settings.port}"
-        sender = FrameSender(frames_url(base, device), secret)
-        report = sender.send_all(frames_from_files(files, fps=fps))
+        sender = _frame_sender(home, device, url, token)
+        report = sender.send_all(frames_from_files(image_files(paths), fps=fps))
         if json:
             console.emit_json(report.__dict__)
         else:
@@ -155,10 +177,7 @@ def screen_send(
                 f"{report.duplicate} duplicate, {len(report.errors)} refused, "
                 f"{report.reconnects} reconnects"
             )
-            for error in report.errors:
-                console.error(f"frame {error.get('frame_id')}: {error.get('error')}")
-        if report.errors:
-            raise typer.Exit(EXIT_PARTIAL)
+        _exit_on_refusals(console, report.errors, printed=json)
 
 
 @screen_app.command("capture")
@@ -178,16 +197,8 @@ def screen_capture(
     frames: Annotated[
         int | None, typer.Option("--frames", min=1, help="Stop after this many grabs.")
     ] = None,
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="Server, e.g. ws://127.0.0.1:8700 ([stream] host/port)."),
-    ] = None,
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token", help="Producer token (default: the [stream] producer token secret)."
-        ),
-    ] = None,
+    url: UrlOpt = None,
+    token: ProducerTokenOpt = None,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -197,16 +208,9 @@ def screen_capture(
     frame under the same id; an unchanged screen is answered duplicate (landed once).
     """
     from tradelake.stream.capture import Region, as_frames, capture_frames
-    from tradelake.stream.producer import FrameSender, frames_url
 
     with command(json) as console:
-        settings = open_platform(home).stream_settings
-        secret = token or settings.producer_token
-        if not secret:
-            raise ConfigError(
-                "no producer token: pass --token, or set $TRADELAKE_PRODUCER_TOKEN (or "
-                "[stream] producer_token_env / producer_token_file)"
-            )
+        sender = _frame_sender(home, device, url, token)
         if image_format not in ("png", "jpeg"):
             raise ConfigError(f"--format {image_format!r} is not one of: png, jpeg")
         grabs = capture_frames(
@@ -216,8 +220,6 @@ def screen_capture(
             image_format="png" if image_format == "png" else "jpeg",
             max_frames=frames,
         )
-        base = url or f"ws://{settings.host}:{settings.port}"
-        sender = FrameSender(frames_url(base, device), secret)
         try:
             report = sender.send_all(as_frames(grabs))
         except KeyboardInterrupt:
@@ -231,10 +233,7 @@ def screen_capture(
                 f"{report.duplicate} duplicate (screen unchanged), {len(report.errors)} refused, "
                 f"{report.reconnects} reconnects"
             )
-            for error in report.errors:
-                console.error(f"frame {error.get('frame_id')}: {error.get('error')}")
-        if report.errors:
-            raise typer.Exit(EXIT_PARTIAL)
+        _exit_on_refusals(console, report.errors, printed=json)
 
 
 @alerts_app.callback()
