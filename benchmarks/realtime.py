@@ -68,7 +68,6 @@ SIZE = (1280, 720)
 CONFIG = """
 [stream]
 batch_wait_ms = 5
-refresh_s = 0
 
 [[alerts]]
 name = "every-pattern"
@@ -126,7 +125,10 @@ def main() -> None:
     )
     parser.add_argument("--cv-threads", type=int, default=0, help="[stream] cv_threads")
     parser.add_argument(
-        "--refresh-s", type=float, help="[stream] refresh_s (feature-store refresh period)"
+        "--refresh-s",
+        type=float,
+        help="[stream] refresh_s, the feature-store refresh period (default: the server's, "
+        "as a user runs it; 0 = off)",
     )
     parser.add_argument("--ramp", default="8,16,24,32,48,64", help="total fps steps ('' = skip)")
     parser.add_argument("--ramp-seconds", type=float, default=10.0)
