@@ -18,6 +18,8 @@ whole file, feed, or command.
     ├── VisionError            an image could not be decoded or a model not loaded
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
+    ├── PublishError           the analytics database refused a publish
+    │   └── PublishUnavailableError  it cannot be reached (transient)
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -114,3 +116,11 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class PublishError(TradelakeError):
+    """``tradelake publish`` could not copy the feature tables to the analytics database."""
+
+
+class PublishUnavailableError(PublishError, TransientError):
+    """The analytics database cannot be reached (down, refusing, timed out): retry later."""

@@ -38,11 +38,13 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.publish import PublishReport
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
     from tradelake.stream.runtime import StreamRuntime
 
 Progress = Callable[[str], None]
+ALL_ALERTS = 2**62
 logger = logging.getLogger(__name__)
 
 
@@ -303,6 +305,26 @@ class Platform:
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
         )
+
+    def publish(
+        self, *, to: str | None = None, tables: Sequence[str] = (), full: bool = False
+    ) -> PublishReport:
+        """Copy the feature tables (and the alerts) to the analytics database: ``to``, else
+        ``[publish]``. Only new and changed rows are written; a re-run changes nothing."""
+        from tradelake import publish
+
+        settings = publish.publish_settings(self.settings.raw, to)
+        chosen = publish.select_tables(list(tables))
+        frames = [(table, self._published_rows(table.name)) for table in chosen]
+        return publish.destination(settings).publish(frames, full=full)
+
+    def _published_rows(self, name: str) -> pl.DataFrame | None:
+        if name == "alerts":
+            from tradelake.publish.tables import alerts_frame
+
+            alerts = self.alerts(limit=ALL_ALERTS)
+            return alerts_frame(alerts) if alerts else None
+        return self.features.table(name) if self.features.has(name) else None
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
