@@ -37,6 +37,8 @@ from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
+    from tradelake.jobs.feeds import FeedConfig
+    from tradelake.jobs.pull import PullResult
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
     from tradelake.stream.alerts import Alert
@@ -160,6 +162,33 @@ class Platform:
                     "fix the cause and ingest it again"
                 )
         return IngestReport(results, refresh)
+
+    def ingest_input(self, *, progress: Progress | None = None) -> IngestReport:
+        """Ingest everything in the input folder (``[sources.atas] input_dir``): what a
+        scheduler runs. Files ingested before are reported ``duplicate`` and change nothing."""
+        self.settings.input_dir.mkdir(parents=True, exist_ok=True)
+        return self.ingest([self.settings.input_dir], progress=progress)
+
+    def feeds(self) -> list[FeedConfig]:
+        """The ``[[feeds]]`` of the configuration, checked."""
+        from tradelake.jobs.feeds import load_feeds
+
+        return load_feeds(self.settings)
+
+    def pull(self, names: Sequence[str] = ()) -> list[PullResult]:
+        """Pull the named feeds (all when empty) once, then refresh if any staged rows.
+
+        One feed's failure never stops the others: each result says how its pull went.
+        """
+        from tradelake.jobs.feed_state import FeedStateStore
+        from tradelake.jobs.feeds import select_feeds
+        from tradelake.jobs.pull import pull_all
+
+        feeds = select_feeds(self.feeds(), names)
+        results = pull_all(self.ingest_env, feeds, FeedStateStore(self.settings.state_dir))
+        if any(result.rows for result in results):
+            self.refresh()
+        return results
 
     def refresh(self) -> RefreshResult:
         with self.writing():
