@@ -7,6 +7,7 @@ whole file, feed, or command.
 
     TradelakeError
     ├── ConfigError            a setting is missing or malformed
+    ├── SecretUnavailableError a secret store (AWS Secrets Manager) cannot be reached (transient)
     ├── LandingError           the landing zone refused or lost an object
     ├── SourceFormatError      a file or payload is not in the producer's format
     ├── ValidationError        a frame broke its table contract (code bug, not bad data)
@@ -47,6 +48,10 @@ class TerminalError(TradelakeError):
 
 class ConfigError(TerminalError):
     """A setting is missing or malformed; the message lists every place that was looked at."""
+
+
+class SecretUnavailableError(TransientError):
+    """A secret store (AWS Secrets Manager) could not be reached; the reference may be fine."""
 
 
 class LandingError(TradelakeError):

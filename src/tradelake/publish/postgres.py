@@ -102,7 +102,11 @@ class PostgresDestination:
         import psycopg
 
         try:
-            return psycopg.connect(self.settings.conninfo, connect_timeout=CONNECT_TIMEOUT_S)
+            return psycopg.connect(
+                self.settings.conninfo,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                password=self.settings.password,  # None: the URL's, or libpq's usual sources
+            )
         except psycopg.OperationalError as exc:
             raise PublishUnavailableError(
                 f"cannot reach the analytics database at {self.settings.shown_url} "

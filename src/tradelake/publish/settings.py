@@ -2,7 +2,8 @@
 
 ```toml
 [publish]
-url = "postgresql://tradelake_writer@db.internal:5432/desk"   # or url_env / url_file
+url = "postgresql://tradelake_writer@db.internal:5432/desk"   # or url_secret / url_env / url_file
+password_secret = "aws-sm:desk/postgres#password"   # optional: the password, kept out of the URL
 schema = "tradelake"
 writer_role = "tradelake_writer"     # publishes; owns the tables
 analyst_role = "tradelake_analyst"   # SELECT only
@@ -30,6 +31,7 @@ SCHEMES = ("postgresql", "postgres")
 @dataclass(frozen=True)
 class PublishSettings:
     url: str
+    password: str | None = None
     schema: str = "tradelake"
     writer_role: str = "tradelake_writer"
     analyst_role: str = "tradelake_analyst"
@@ -53,7 +55,7 @@ def publish_settings(raw: Mapping[str, Any], to: str | None = None) -> PublishSe
     if not url:
         raise ConfigError(
             "no analytics database to publish to; looked at: --to, [publish] url, "
-            "[publish] url_env, [publish] url_file in tradelake.toml. "
+            "[publish] url_secret, url_env, url_file in tradelake.toml. "
             "Pass --to postgresql://USER@HOST:5432/DB or set one of them."
         )
     parts = urlsplit(str(url))
@@ -64,8 +66,12 @@ def publish_settings(raw: Mapping[str, Any], to: str | None = None) -> PublishSe
         )
     if parts.password:
         register_secret(parts.password)
+    password = section.get("password_secret")
     settings = PublishSettings(
         url=str(url),
+        password=read_secret("[publish] password", env_var=None, file=None, ref=str(password))
+        if password
+        else None,
         schema=str(section.get("schema", "tradelake")),
         writer_role=str(section.get("writer_role", "tradelake_writer")),
         analyst_role=str(section.get("analyst_role", "tradelake_analyst")),
@@ -81,8 +87,11 @@ def publish_settings(raw: Mapping[str, Any], to: str | None = None) -> PublishSe
 
 
 def _secret_url(section: Mapping[str, Any]) -> str | None:
-    if not (section.get("url_env") or section.get("url_file")):
+    if not (section.get("url_env") or section.get("url_file") or section.get("url_secret")):
         return None
     return read_secret(
-        "[publish] url", env_var=section.get("url_env"), file=section.get("url_file")
+        "[publish] url",
+        env_var=section.get("url_env"),
+        file=section.get("url_file"),
+        ref=section.get("url_secret"),
     )
