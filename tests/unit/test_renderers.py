@@ -1,0 +1,72 @@
+"""The drawing stacks of ``tradelake.ml.renderers``: RGB screens, deterministic, layout-driven."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tradelake.ml.charts import generate_path
+from tradelake.ml.renderers import RENDERERS, get_renderer, render_chart, sample_layout
+from tradelake.ml.renderers.base import ScreenLayout, rsi, sma, x_limits
+
+
+@pytest.fixture(scope="module")
+def path():  # type: ignore[no-untyped-def]
+    return generate_path(np.random.default_rng(3), "double_top")
+
+
+def _layout(**kw: object) -> ScreenLayout:
+    base = replace(sample_layout(np.random.default_rng(11)), panel=1, jpeg_quality=None)
+    return replace(base, **{"width": 800, "height": 600, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderer_draws_rgb_screen_of_the_layout_size(name: str, path) -> None:  # type: ignore[no-untyped-def]
+    img = render_chart(name, path, np.random.default_rng(0), _layout())
+    assert img.mode == "RGB"
+    w, h = img.size
+    # Pillow's screenshot crop may trim a few per cent; other stacks draw the exact size.
+    assert 0.8 * 800 <= w <= 800 and 0.8 * 600 <= h <= 600
+    assert np.asarray(img).std() > 5  # something was drawn, not a blank canvas
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderer_is_deterministic_per_seed_and_layout_changes_the_image(name: str, path) -> None:  # type: ignore[no-untyped-def]
+    a = np.asarray(render_chart(name, path, np.random.default_rng(7)))
+    b = np.asarray(render_chart(name, path, np.random.default_rng(7)))
+    assert a.shape == b.shape and np.array_equal(a, b)
+    light = _layout(dark=False, bar_style="candle", volume="none", indicator="none")
+    dark = replace(light, dark=True, bar_style="ohlc", volume="pane", indicator="rsi")
+    x = np.asarray(render_chart(name, path, np.random.default_rng(1), light))
+    y = np.asarray(render_chart(name, path, np.random.default_rng(1), dark))
+    assert x.shape != y.shape or np.abs(x.astype(int) - y.astype(int)).mean() > 3
+
+
+def test_unknown_renderer_names_the_known_ones(path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=r"expected one of .*pillow"):
+        get_renderer("excel")
+
+
+def test_panel_crops_one_cell_of_a_multi_chart_screen(path) -> None:  # type: ignore[no-untyped-def]
+    layout = _layout(panel=4, width=1200, height=800)
+    img = render_chart("pillow", path, np.random.default_rng(2), layout)
+    # one cell of a 2x2 grid plus at most 3 % of bleed on each side
+    assert 560 <= img.size[0] <= 640 and 360 <= img.size[1] <= 430
+
+
+def test_x_limits_leave_the_requested_empty_margin() -> None:
+    lo, hi = x_limits(100, 0.1)
+    assert lo == -0.5 and (hi - 99.5) / (hi - lo) == pytest.approx(0.1)
+    assert x_limits(100, 0.0) == (-0.5, 99.5)
+
+
+def test_indicator_maths() -> None:
+    x = np.arange(1.0, 11.0)
+    assert np.allclose(sma(x, 3)[2:], x[1:-1])
+    assert np.isnan(sma(x, 3)[:2]).all()
+    up = rsi(np.arange(1.0, 40.0))
+    assert np.allclose(up[14:], 100.0)
+    flat_down = rsi(np.arange(40.0, 1.0, -1.0))
+    assert np.allclose(flat_down[14:], 0.0, atol=1e-6)
