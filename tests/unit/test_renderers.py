@@ -19,7 +19,7 @@ def path():  # type: ignore[no-untyped-def]
 
 def _layout(**kw: object) -> ScreenLayout:
     base = replace(sample_layout(np.random.default_rng(11)), panel=1, jpeg_quality=None)
-    return replace(base, **{"width": 800, "height": 600, **kw})  # type: ignore[arg-type]
+    return replace(base, **{"width": 640, "height": 400, **kw})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
@@ -28,14 +28,15 @@ def test_renderer_draws_rgb_screen_of_the_layout_size(name: str, path) -> None: 
     assert img.mode == "RGB"
     w, h = img.size
     # Pillow's screenshot crop may trim a few per cent; other stacks draw the exact size.
-    assert 0.8 * 800 <= w <= 800 and 0.8 * 600 <= h <= 600
+    assert 0.8 * 640 <= w <= 640 and 0.8 * 400 <= h <= 400
     assert np.asarray(img).std() > 5  # something was drawn, not a blank canvas
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_renderer_is_deterministic_per_seed_and_layout_changes_the_image(name: str, path) -> None:  # type: ignore[no-untyped-def]
-    a = np.asarray(render_chart(name, path, np.random.default_rng(7)))
-    b = np.asarray(render_chart(name, path, np.random.default_rng(7)))
+    layout = _layout(panel=2, jpeg_quality=60)
+    a = np.asarray(render_chart(name, path, np.random.default_rng(7), layout))
+    b = np.asarray(render_chart(name, path, np.random.default_rng(7), layout))
     assert a.shape == b.shape and np.array_equal(a, b)
     light = _layout(dark=False, bar_style="candle", volume="none", indicator="none")
     dark = replace(light, dark=True, bar_style="ohlc", volume="pane", indicator="rsi")

@@ -165,6 +165,13 @@ def bar_times(layout: ScreenLayout, n: int) -> list[datetime]:
     return [layout.start + i * layout.bar_delta for i in range(n)]
 
 
+def date_format(rng: np.random.Generator, layout: ScreenLayout) -> str:
+    """A strftime axis format that suits the timeframe (clock times intraday, dates daily)."""
+    if layout.timeframe in ("4h", "1D"):
+        return str(rng.choice(["%b %d", "%Y-%m-%d", "%m/%d", "%d.%m.%Y", "%b '%y"]))
+    return str(rng.choice(["%H:%M", "%d %b %H:%M", "%H:%M", "%m/%d %H:%M"]))
+
+
 def x_limits(n: int, right_margin: float) -> tuple[float, float]:
     """Bar-index x range that leaves ``right_margin`` of the width empty after bar ``n-1``."""
     lo, hi = -0.5, n - 0.5

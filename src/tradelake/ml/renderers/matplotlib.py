@@ -21,6 +21,7 @@ from tradelake.ml.charts import PricePath
 from tradelake.ml.renderers.base import (
     ScreenLayout,
     bar_times,
+    date_format,
     fmt_price,
     indicator_lines,
     price_at,
@@ -152,7 +153,7 @@ class MatplotlibRenderer:
                 "bottom": float(rng.uniform(0.3, 0.8)),
             },
             "tight_layout": bool(rng.random() < 0.7),
-            "datetime_format": str(rng.choice(["%b %d", "%H:%M", "%d.%m %H:%M", "%Y-%m-%d"])),
+            "datetime_format": date_format(rng, layout),
             "xrotation": float(rng.choice([0, 0, 15, 45])),
             "warn_too_much_data": 10_000,
         }
