@@ -19,12 +19,14 @@ from tradelake.ml.charts import PricePath
 from tradelake.ml.renderers.base import Renderer, ScreenLayout, random_walk_path, sample_layout
 from tradelake.ml.renderers.matplotlib import MatplotlibRenderer
 from tradelake.ml.renderers.pillow import PillowRenderer
+from tradelake.ml.renderers.svg import SvgRenderer
 from tradelake.ml.renderers.vega import VegaRenderer
 
 RENDERERS: dict[str, Renderer] = {
     "pillow": PillowRenderer(),
     "matplotlib": MatplotlibRenderer(),
     "vega": VegaRenderer(),
+    "svg": SvgRenderer(),
 }
 
 
