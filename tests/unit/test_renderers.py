@@ -34,7 +34,8 @@ def test_renderer_draws_rgb_screen_of_the_layout_size(name: str, path) -> None: 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_renderer_is_deterministic_per_seed_and_layout_changes_the_image(name: str, path) -> None:  # type: ignore[no-untyped-def]
-    layout = _layout(panel=2, jpeg_quality=60)
+    # the panel crop is stack-independent: exercise it on the cheap stacks only
+    layout = _layout(panel=2 if name in ("pillow", "svg") else 1, jpeg_quality=60)
     a = np.asarray(render_chart(name, path, np.random.default_rng(7), layout))
     b = np.asarray(render_chart(name, path, np.random.default_rng(7), layout))
     assert a.shape == b.shape and np.array_equal(a, b)
