@@ -280,6 +280,9 @@ class VegaRenderer:
                     }
                 }
             )
+        for layer in layers:  # a mark with no field would be drawn once per data row
+            if not any("field" in e for e in layer.get("encoding", {}).values()):
+                layer["data"] = {"values": [{}]}
         price: dict[str, Any] = {"layer": layers}
         resolve_y: list[dict[str, Any]] = []
         if layout.price_axis == "both":
