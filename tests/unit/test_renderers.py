@@ -72,3 +72,22 @@ def test_indicator_maths() -> None:
     assert np.allclose(up[14:], 100.0)
     flat_down = rsi(np.arange(40.0, 1.0, -1.0))
     assert np.allclose(flat_down[14:], 0.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_render_dataset_is_balanced_and_independent_of_workers() -> None:
+    from functools import partial
+
+    from PIL import Image
+
+    from tradelake.ml.charts import CLASSES
+    from tradelake.ml.renderers.dataset import render_dataset
+
+    small = partial(Image.Image.resize, size=(64, 48))  # picklable, and no torch to import
+    one = render_dataset("pillow", 1, seed=3, transform=small)
+    assert [lab for _, lab in one] == list(CLASSES)
+    assert all(x.size == (64, 48) for x, _ in one)
+    two = render_dataset("pillow", 1, seed=3, workers=2, transform=small)
+    assert all(a.tobytes() == b.tobytes() for (a, _), (b, _) in zip(one, two, strict=True))
+    raw = render_dataset("pillow", 1, seed=4)
+    assert all(img.mode == "RGB" for img, _ in raw)

@@ -24,6 +24,7 @@ from PIL import Image
 from tradelake.ml.charts import CLASSES, generate_path
 
 Progress = Callable[[str], None]
+Transform = Callable[[Image.Image], Any]
 LABELS_CSV = "labels.csv"
 LABELS_COLUMNS = ("file", "label", "renderer", "seed")
 
@@ -55,9 +56,10 @@ def _labels(per_class: int) -> list[str]:
     return [c for c in CLASSES for _ in range(per_class)]
 
 
-def _draw(job: tuple[str, str, int]) -> tuple[Image.Image, str]:
-    name, label, seed = job
-    return render_item(name, label, seed), label
+def _draw(job: tuple[str, str, int, Transform | None]) -> tuple[Any, str]:
+    name, label, seed, transform = job
+    img = render_item(name, label, seed)
+    return (transform(img) if transform is not None else img), label
 
 
 def _write(job: tuple[str, str, int, str, str]) -> DatasetRow:
@@ -82,15 +84,21 @@ def render_dataset(
     seed: int,
     workers: int = 1,
     progress: Progress | None = None,
-) -> list[tuple[Image.Image, str]]:
+    transform: Transform | None = None,
+) -> list[tuple[Any, str]]:
     """``per_class`` charts of every class drawn by renderer ``name``: ``(RGB image, label)``
-    in class order (shuffle before training). Full-size screenshots, not preprocessed."""
+    in class order (shuffle before training).
+
+    Images are full-size screenshots (up to ~6 MB each) unless ``transform`` is given: it is
+    applied in the worker (e.g. ``functools.partial(ml.vision.preprocess, size=(h, w))``, a
+    picklable callable), so only its small result crosses processes and stays in memory.
+    """
     from tradelake.ml.renderers import get_renderer
 
     get_renderer(name)  # fail before spawning workers
     labels = _labels(per_class)
-    jobs = [(name, lab, item_seed(seed, i)) for i, lab in enumerate(labels)]
-    out: list[tuple[Image.Image, str]] = []
+    jobs = [(name, lab, item_seed(seed, i), transform) for i, lab in enumerate(labels)]
+    out: list[tuple[Any, str]] = []
     for item in _run(jobs, _draw, workers):
         out.append(item)
         if progress:
