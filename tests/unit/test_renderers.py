@@ -58,6 +58,15 @@ def test_panel_crops_one_cell_of_a_multi_chart_screen(path) -> None:  # type: ig
     assert 560 <= img.size[0] <= 640 and 360 <= img.size[1] <= 430
 
 
+def test_svg_chrome_narrows_the_chart_and_draws_the_window(path) -> None:  # type: ignore[no-untyped-def]
+    from tradelake.ml.renderers.svg import SvgRenderer
+
+    bare = SvgRenderer().svg(path, np.random.default_rng(5), _layout(chrome=False))
+    window = SvgRenderer().svg(path, np.random.default_rng(5), _layout(chrome=True))
+    assert "Watchlist" not in bare
+    assert any(s in window for s in ("Watchlist", "Pine Editor", "Journal", "<circle"))
+
+
 def test_x_limits_leave_the_requested_empty_margin() -> None:
     lo, hi = x_limits(100, 0.1)
     assert lo == -0.5 and (hi - 99.5) / (hi - lo) == pytest.approx(0.1)

@@ -71,7 +71,9 @@ class ScreenLayout:
     Fractions are of the price pane: ``right_margin`` is the empty share of the plot width
     after the last bar; ``crosshair`` and ``order_lines`` positions are (x, y) / y fractions of
     the visible pane (0 = left/bottom). ``panel`` > 1 means the chart was one cell of a
-    ``panel``-chart screen and is cropped back out of it (see :func:`render_chart`).
+    ``panel``-chart screen and is cropped back out of it (see :func:`render_chart`); ``chrome``
+    asks for the platform's window around the chart (drawing tool bar, watchlist, bottom tabs)
+    where the stack draws one (``svg``).
     """
 
     width: int
@@ -95,6 +97,7 @@ class ScreenLayout:
     timeframe: str
     start: datetime
     panel: int = 1
+    chrome: bool = False  # the platform window around the chart: tool bar, watchlist, tabs
     jpeg_quality: int | None = None
 
     @property
@@ -154,6 +157,7 @@ def sample_layout(rng: np.random.Generator) -> ScreenLayout:
         start=datetime(2020, 1, 1) + timedelta(hours=int(rng.integers(0, 6 * 365 * 24))),
         panel=int(rng.choice([1, 2, 3, 4], p=[0.82, 0.08, 0.03, 0.07])),
         jpeg_quality=int(rng.integers(40, 95)) if rng.random() < 0.3 else None,
+        chrome=bool(rng.random() < 0.3),
     )
 
 

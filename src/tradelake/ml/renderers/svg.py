@@ -22,6 +22,7 @@ from PIL import Image
 
 from tradelake.ml.charts import PricePath
 from tradelake.ml.renderers.base import (
+    SYMBOLS,
     ScreenLayout,
     bar_times,
     date_format,
@@ -282,10 +283,13 @@ class SvgRenderer:
                 g.text(x, tb * 0.65, label, col, fs * 0.9)
                 x += fs * (len(label) * 0.6 + 1.4)
             top = tb + 2
+        off_l = off_r = off_b = 0.0
+        if layout.chrome:
+            off_l, off_r, off_b = _chrome(g, rng, th, layout, w, h, top, fs)
         scale_w = fs * rng.uniform(4.8, 6.5)
-        left = scale_w if layout.price_axis in ("left", "both") else 0.0
-        right = w - (scale_w if layout.price_axis in ("right", "both") else fs * 0.5)
-        bottom = h - (fs * 2.0 if layout.time_labels else fs * 0.4)
+        left = off_l + (scale_w if layout.price_axis in ("left", "both") else 0.0)
+        right = w - off_r - (scale_w if layout.price_axis in ("right", "both") else fs * 0.5)
+        bottom = h - off_b - (fs * 2.0 if layout.time_labels else fs * 0.4)
         panes: list[tuple[str, float, float]] = []
         y = bottom
         if layout.indicator != "none":
@@ -524,6 +528,98 @@ class SvgRenderer:
                     fs * 0.85,
                 )
         return g.done()
+
+
+def _chrome(
+    g: _Svg,
+    rng: np.random.Generator,
+    th: Theme,
+    layout: ScreenLayout,
+    w: int,
+    h: int,
+    top: float,
+    fs: float,
+) -> tuple[float, float, float]:
+    """The platform window around the chart: a drawing-tool bar on the left, a watchlist on
+    the right, tabs at the bottom (each sometimes). Returns the space each takes."""
+    panel_bg = _mix(th.bg, th.text, 0.05)
+    edge = _mix(th.bg, th.text, 0.2)
+    off_l = off_r = off_b = 0.0
+    if rng.random() < 0.8:
+        off_l = fs * rng.uniform(2.4, 3.2)
+        g.rect(0, top, off_l, h - top, panel_bg)
+        g.line(off_l, top, off_l, h, edge)
+        y = top + fs * 1.5
+        while y < h - fs * 2:
+            kind = int(rng.integers(0, 4))
+            cx, r = off_l / 2, fs * 0.45
+            if kind == 0:
+                g.line(cx - r, y + r, cx + r, y - r, th.text, 1.2)
+            elif kind == 1:
+                g.add(
+                    f'<circle cx="{cx:.1f}" cy="{y:.1f}" r="{r:.1f}" fill="none" '
+                    f'stroke="{th.text}" stroke-width="1.2"/>'
+                )
+            elif kind == 2:
+                g.add(
+                    f'<rect x="{cx - r:.1f}" y="{y - r:.1f}" width="{2 * r:.1f}" '
+                    f'height="{2 * r:.1f}" fill="none" stroke="{th.text}" stroke-width="1.2"/>'
+                )
+            else:
+                g.text(
+                    cx,
+                    y + r * 0.8,
+                    str(rng.choice(["T", "✎", "≡", "+"])),
+                    th.text,
+                    fs,
+                    anchor="middle",
+                )
+            y += fs * rng.uniform(2.0, 2.6)
+    if rng.random() < 0.7:
+        off_r = w * rng.uniform(0.14, 0.24)
+        x0 = w - off_r
+        g.rect(x0, top, off_r, h - top, panel_bg)
+        g.line(x0, top, x0, h, edge, 2)
+        g.text(x0 + fs * 0.6, top + fs * 1.5, "Watchlist", th.text, fs, weight="bold")
+        y = top + fs * 3.2
+        for sym in rng.permutation(np.array(SYMBOLS))[: int((h - top) / (fs * 1.8)) - 2]:
+            chg = rng.normal(0, 1.2)
+            g.text(x0 + fs * 0.6, y, str(sym), th.text, fs * 0.9)
+            g.text(
+                w - fs * 4.5,
+                y,
+                fmt_price(float(np.exp(rng.uniform(0, 8)))),
+                th.text,
+                fs * 0.9,
+                anchor="end",
+            )
+            g.text(
+                w - fs * 0.5,
+                y,
+                f"{chg:+.2f}%",
+                th.up if chg >= 0 else th.down,
+                fs * 0.9,
+                anchor="end",
+            )
+            y += fs * 1.8
+    if rng.random() < 0.6:
+        off_b = fs * rng.uniform(1.8, 2.4)
+        y0 = h - off_b
+        g.rect(0, y0, w - off_r, off_b, panel_bg)
+        g.line(0, y0, w - off_r, y0, edge)
+        x = off_l + fs
+        for tab in (
+            "Stock Screener",
+            "Pine Editor",
+            "Strategy Tester",
+            "Trading Panel",
+            "Journal",
+            "DOM",
+        ):
+            if rng.random() < 0.7:
+                g.text(x, y0 + off_b * 0.65, tab, th.text, fs * 0.85)
+                x += fs * (len(tab) * 0.55 + 1.5)
+    return off_l, off_r, off_b
 
 
 def _nice_ticks(lo: float, hi: float, n: int) -> np.ndarray:
