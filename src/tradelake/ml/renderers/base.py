@@ -73,7 +73,7 @@ class ScreenLayout:
     the visible pane (0 = left/bottom). ``panel`` > 1 means the chart was one cell of a
     ``panel``-chart screen and is cropped back out of it (see :func:`render_chart`); ``chrome``
     asks for the platform's window around the chart (drawing tool bar, watchlist, bottom tabs)
-    where the stack draws one (``svg``).
+    where the stack draws one (``svg``, ``matplotlib``).
     """
 
     width: int

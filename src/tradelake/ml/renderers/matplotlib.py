@@ -19,6 +19,7 @@ from PIL import Image
 
 from tradelake.ml.charts import PricePath
 from tradelake.ml.renderers.base import (
+    SYMBOLS,
     ScreenLayout,
     bar_times,
     date_format,
@@ -185,6 +186,8 @@ class MatplotlibRenderer:
                 _volume_bars(axes[2], path, rng, alpha=0.8, scale=1000.0)
                 axes[2].set_ylim(0, path.volume.max() * 1000.0 * 1.05)
             self._decorate(ax, path, rng, layout, orders, n)
+            if layout.chrome:
+                _window(fig, rng, layout)
             fig.set_dpi(dpi)
             fig.canvas.draw()
             buf = np.asarray(fig.canvas.buffer_rgba())
@@ -269,3 +272,52 @@ def _volume_bars(
     up = path.ohlc[:, 3] >= path.ohlc[:, 0]
     colors = np.where(up[:, None], [[0.15, 0.65, 0.6, alpha]], [[0.94, 0.33, 0.31, alpha]])
     ax.add_collection(PolyCollection(list(verts), facecolors=colors, edgecolors="none"))
+
+
+def _window(fig: Any, rng: np.random.Generator, layout: ScreenLayout) -> None:
+    """Shrink the chart's axes into a window with a tool strip on the left and a watchlist
+    on the right, as a full-window screenshot of a desktop platform shows them."""
+    left = float(rng.uniform(0.02, 0.04)) if rng.random() < 0.7 else 0.0
+    right = float(rng.uniform(0.14, 0.22))
+    for ax in list(fig.axes):
+        x0, y0, w, h = ax.get_position().bounds
+        ax.set_position([left + x0 * (1 - left - right), y0, w * (1 - left - right), h])
+    text = "#d1d4dc" if layout.dark else "#131722"
+    panel = "#1e222d" if layout.dark else "#f0f3fa"
+    side = fig.add_axes((1 - right, 0, right, 1))
+    side.set_facecolor(panel)
+    side.set_xticks([])
+    side.set_yticks([])
+    side.text(0.06, 0.97, "Watchlist", color=text, fontsize=9, weight="bold", va="top")
+    rows = int(rng.integers(8, 20))
+    for k, sym in enumerate(rng.permutation(np.array(SYMBOLS))[:rows]):
+        y = 0.92 - k * 0.045
+        chg = float(rng.normal(0, 1.2))
+        side.text(0.06, y, str(sym), color=text, fontsize=8, va="top")
+        side.text(
+            0.95,
+            y,
+            f"{chg:+.2f}%",
+            color="#089981" if chg >= 0 else "#f23645",
+            fontsize=8,
+            va="top",
+            ha="right",
+        )
+    if left:
+        tools = fig.add_axes((0, 0, left, 1))
+        tools.set_facecolor(panel)
+        tools.set_xticks([])
+        tools.set_yticks([])
+        ys = np.arange(0.95, 0.05, -0.05)
+        tools.plot(
+            np.full(len(ys), 0.5),
+            ys,
+            linestyle="none",
+            marker=str(rng.choice(["s", "o", "^", "D"])),
+            markersize=5,
+            markerfacecolor="none",
+            markeredgecolor=text,
+            markeredgewidth=0.8,
+        )
+        tools.set_xlim(0, 1)
+        tools.set_ylim(0, 1)
