@@ -105,10 +105,11 @@ class ScreenLayout:
         return dict(TIMEFRAMES)[self.timeframe]
 
     def resized(self, width: int, height: int) -> ScreenLayout:
-        """The same decisions at another size (a cell of a multi-chart panel)."""
+        """The same decisions at another size (a cell of a multi-chart panel, which has no
+        window chrome of its own)."""
         from dataclasses import replace
 
-        return replace(self, width=width, height=height, panel=1)
+        return replace(self, width=width, height=height, panel=1, chrome=False)
 
 
 class Renderer(Protocol):
