@@ -27,6 +27,7 @@ from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
 from tradelake.jobs import vision as vision_job
+from tradelake.jobs import vision_evaluate as vision_eval_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
@@ -286,6 +287,17 @@ class Platform:
     def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
         return vision_job.classify_paths(self.chart_classifier(), paths)
+
+    def evaluate_images(
+        self,
+        folder: Path,
+        labels_csv: Path | None = None,
+        progress: Progress | None = None,
+    ) -> vision_eval_job.FolderEvaluation:
+        """Per-class P/R/F1, macro-F1, confusion matrix and ECE on a labelled folder."""
+        return vision_eval_job.evaluate_folder(
+            self.chart_classifier(), folder, labels_csv, progress
+        )
 
     def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
         """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
