@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from tradelake import atomic_files
+from tradelake.analytics import positions as positions_math
 from tradelake.config import Settings, load_settings, validate_timezone
-from tradelake.errors import FeatureStoreError
+from tradelake.errors import FeatureStoreError, QueryOptionError
 from tradelake.features import FeatureStore, RefreshResult
 from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
@@ -200,16 +201,68 @@ class Platform:
         self,
         *,
         account: str | None = None,
+        instrument: str | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
     ) -> pl.DataFrame:
-        """Daily P&L by session date, account and contract, oldest first."""
-        clauses, params = _filters(account, date_from, date_to)
+        """Daily P&L by session date, account and contract, oldest first.
+
+        An ``account`` or ``instrument`` (contract, ``MESZ5``) the data never had raises
+        :class:`QueryOptionError` listing the ones it has; one that exists but has no rows in
+        the dates asked for gives an empty frame.
+        """
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters(
+            {"account": account, "instrument": instrument}, date_from, date_to
+        )
         return self.features.query(
             "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
             f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
             params,
         )
+
+    def positions(
+        self,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Open positions per account and contract: signed qty, FIFO average price, open P&L
+        at the contract's last fill price (``mark_price`` at ``mark_ts``) and the time held
+        up to ``as_of`` (default now); see :mod:`tradelake.analytics.positions`."""
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters({"account": account, "symbol": instrument})
+        open_rows = self.features.query(
+            "SELECT account, symbol, root, qty, avg_price, opened_ts FROM open_positions "
+            f"{clauses}",
+            params,
+        )
+        fills = self.features.query(
+            "SELECT symbol, trade_id, timestamp, qty, price FROM trades "
+            "WHERE symbol IN (SELECT symbol FROM open_positions)"
+        )
+        return positions_math.mark_positions(
+            open_rows,
+            positions_math.last_fills(fills),
+            self.instruments,
+            as_of or datetime.now(UTC),
+        )
+
+    def check_known(self, *, account: str | None = None, instrument: str | None = None) -> None:
+        """Raise :class:`QueryOptionError` when ``account`` or ``instrument`` (a contract) has
+        no fill at all, naming the ones that do: a typo must not read as an empty book."""
+        for option, column, value in (("--account", "account", account),
+                                      ("--instrument", "symbol", instrument)):  # fmt: skip
+            if value is None:
+                continue
+            known = self.features.query(f"SELECT DISTINCT {column} FROM trades ORDER BY 1")
+            names = known[column].to_list()
+            if value not in names:
+                raise QueryOptionError(
+                    f"{option} {value!r}: no fill has it; the data has "
+                    f"{', '.join(map(str, names)) or 'no fills yet (run tradelake ingest)'}."
+                )
 
     def statistics(self, dimension: str = "all") -> pl.DataFrame:
         """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
@@ -314,13 +367,16 @@ class Platform:
 
 
 def _filters(
-    account: str | None, date_from: date | None, date_to: date | None
+    equal: dict[str, str | None], date_from: date | None = None, date_to: date | None = None
 ) -> tuple[str, list[object]]:
+    """A WHERE clause (and its parameters) for columns equal to the values given (None: any)
+    and a session-date range."""
     conditions: list[str] = []
     params: list[object] = []
-    if account:
-        conditions.append("account = ?")
-        params.append(account)
+    for column, value in equal.items():
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
     if date_from:
         conditions.append("session_date >= ?")
         params.append(date_from)

@@ -43,6 +43,7 @@ STATS_PRIORITY = (
     "profit_factor",
     "max_drawdown",
 )
+POSITIONS_PRIORITY = ("account", "symbol", "qty", "avg_price", "mark_price", "open_pnl", "held")
 RECONCILE_PRIORITY = ("status", "account", "symbol", "pnl", "journal_pnl", "pnl_diff", "open_ts")
 SQL_DISPLAY_LIMIT = 1000
 
@@ -55,7 +56,7 @@ pnl_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, demo, ingest, watch, replay, stats, reconcile, quality, sql):
+    for function in (init, demo, ingest, watch, replay, positions, stats, reconcile, quality, sql):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -208,6 +209,55 @@ def pnl_daily(
             title="Daily P&L by session",
             priority=DAILY_PNL_PRIORITY,
         )
+
+
+AccountOpt = Annotated[str | None, typer.Option(help="Only this account.")]
+InstrumentOpt = Annotated[
+    str | None, typer.Option(help="Only this contract, as the data names it (e.g. MESZ5).")
+]
+
+
+def positions(
+    home: HomeOpt = None,
+    account: AccountOpt = None,
+    instrument: InstrumentOpt = None,
+    json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Open positions per account and contract: signed qty, FIFO average price, open P&L.
+
+    Open P&L is marked at the contract's last fill price in the data (mark_price, at mark_ts:
+    there is no market feed behind it); held is the time since the position left flat.
+    """
+    with command(json, wide=wide) as console:
+        frame = open_platform(home).positions(account=account, instrument=instrument)
+        exports = Exports(csv, parquet, xlsx)
+        if frame.is_empty() and not json:
+            console.note(f"no open positions{_filter_text(account, instrument)}: flat")
+            write_exports(console, frame, exports)
+            return
+        show(console, frame, exports, title="Open positions", priority=POSITIONS_PRIORITY)
+        if not frame.is_empty():
+            console.note(_mark_note(frame))
+
+
+def _filter_text(account: str | None, instrument: str | None) -> str:
+    parts = (f"account {account}" if account else "",
+             f"contract {instrument}" if instrument else "")  # fmt: skip
+    text = " and ".join(part for part in parts if part)
+    return f" for {text}" if text else ""
+
+
+def _mark_note(frame: Any) -> str:
+    """Which price the open P&L uses, and how old it is."""
+    newest = frame["mark_ts"].max()
+    return (
+        "open P&L is marked at each contract's last fill price (mark_price at mark_ts, "
+        f"newest {newest:%Y-%m-%d %H:%M:%S} UTC), before closing commissions"
+    )
 
 
 def stats(
