@@ -20,6 +20,8 @@ import polars as pl
 
 from tradelake import atomic_files
 from tradelake.analytics import positions as positions_math
+from tradelake.analytics import stats as stats_math
+from tradelake.analytics import totals as totals_math
 from tradelake.config import Settings, load_settings, validate_timezone
 from tradelake.errors import FeatureStoreError, QueryOptionError
 from tradelake.features import FeatureStore, RefreshResult
@@ -221,6 +223,29 @@ class Platform:
             params,
         )
 
+    def pnl_totals(
+        self,
+        by: str,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> pl.DataFrame:
+        """Daily P&L summed by ``by`` (day, week, month, account or instrument) with a
+        ``total`` row per currency (:mod:`tradelake.analytics.totals`); filters as
+        :meth:`daily_pnl`."""
+        if by not in totals_math.GROUPINGS:
+            raise QueryOptionError(
+                f"--by {by!r} is not a grouping; use one of {', '.join(totals_math.GROUPINGS)}."
+            )
+        daily = self.daily_pnl(
+            account=account, instrument=instrument, date_from=date_from, date_to=date_to
+        )
+        roots = self.features.query("SELECT DISTINCT symbol AS instrument, root FROM trades")
+        with_root = daily.join(roots, on="instrument", how="left")
+        return totals_math.pnl_totals(with_root, by, self.instruments)
+
     def positions(
         self,
         *,
@@ -265,11 +290,17 @@ class Platform:
                 )
 
     def statistics(self, dimension: str = "all") -> pl.DataFrame:
-        """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
-        return self.features.query(
-            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ? ORDER BY key",
-            [dimension],
+        """Journal statistics overall (``all``) or by account, instrument, weekday or hour, in
+        reading order (hours numerically, weekdays by name from Monday)."""
+        if dimension not in stats_math.DIMENSIONS:
+            raise QueryOptionError(
+                f"--by {dimension!r} is not a grouping; use one of "
+                f"{', '.join(stats_math.DIMENSIONS)}."
+            )
+        frame = self.features.query(
+            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ?", [dimension]
         )
+        return stats_math.in_reading_order(frame, dimension)
 
     def reconciliation(self, *, differences_only: bool = True) -> pl.DataFrame:
         """Our round trips against the ATAS Journal sheet."""

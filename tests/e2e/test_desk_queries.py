@@ -77,3 +77,45 @@ def test_positions_filters_and_refusals(book: Path) -> None:
     unknown = invoke(book, "positions", "--account", "SIM-9")
     assert unknown.exit_code == 1
     assert "--account 'SIM-9': no fill has it; the data has SIM-1, SIM-2" in unknown.output
+
+
+def test_pnl_daily_by_week_account_and_day_with_totals(book: Path) -> None:
+    # Monday: gross 100, commission 5.58, net 94.42 (SIM-1); Tuesday: gross 60, commission
+    # 4.34, net 55.66 (SIM-2); both in ISO week 48 of 2025.
+    week = json.loads(invoke(book, "pnl", "daily", "--by", "week", "--json").stdout)
+    assert [(r["week"], r["currency"], r["net_pnl"], r["sessions"]) for r in week] == [
+        ("2025-W48", "USD", 150.08, 2),
+        ("total", "USD", 150.08, 2),
+    ]
+    accounts = json.loads(invoke(book, "pnl", "daily", "--by", "account", "--json").stdout)
+    assert [(r["account"], r["gross_pnl"], r["commission"]) for r in accounts] == [
+        ("SIM-1", 100.0, 5.58),
+        ("SIM-2", 60.0, 4.34),
+        ("total", 160.0, 9.92),
+    ]
+    detail = json.loads(invoke(book, "pnl", "daily", "--json").stdout)
+    assert round(sum(r["net_pnl"] for r in detail), 2) == accounts[-1]["net_pnl"] == 150.08
+    days = invoke(book, "pnl", "daily", "--by", "day", "--account", "SIM-2")
+    assert days.exit_code == 0
+    assert "2025-11-25" in days.stdout and "2025-11-24" not in days.stdout
+
+
+def test_unknown_by_is_refused_in_one_line_and_empty_filters_say_so(book: Path) -> None:
+    for args in (("pnl", "daily", "--by", "year"), ("stats", "--by", "minute")):
+        result = invoke(book, *args)
+        assert result.exit_code == 1, args
+        (line,) = result.output.strip().splitlines()
+        assert "is not a grouping; use one of" in line
+    empty = invoke(book, "pnl", "daily", "--account", "SIM-1", "--from", "2025-12-01")
+    assert empty.exit_code == 0
+    assert empty.output.strip() == "note: no P&L rows for account SIM-1 from 2025-12-01"
+    as_json = invoke(book, "pnl", "daily", "--account", "SIM-1", "--from", "2025-12-01", "--json")
+    assert json.loads(as_json.stdout) == []
+    unknown = invoke(book, "pnl", "daily", "--instrument", "ESZ5")
+    assert unknown.exit_code == 1 and "the data has MESZ5" in unknown.output
+
+
+def test_stats_by_weekday_shows_day_names(book: Path) -> None:
+    # SIM-1 is still open; SIM-2's round trip closed (by the flip) on Tuesday.
+    rows = json.loads(invoke(book, "stats", "--by", "weekday", "--json").stdout)
+    assert [(r["key"], r["trades"]) for r in rows] == [("Tuesday", 1)]

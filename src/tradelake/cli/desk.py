@@ -53,6 +53,11 @@ pnl_app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
 )
 
+AccountOpt = Annotated[str | None, typer.Option(help="Only this account.")]
+InstrumentOpt = Annotated[
+    str | None, typer.Option(help="Only this contract, as the data names it (e.g. MESZ5).")
+]
+
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
@@ -184,12 +189,20 @@ def replay(
 @pnl_app.command("daily")
 def pnl_daily(
     home: HomeOpt = None,
-    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    account: AccountOpt = None,
+    instrument: InstrumentOpt = None,
     date_from: Annotated[
         datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First session date.")
     ] = None,
     date_to: Annotated[
         datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last session date.")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Sum by day, week, month, account or instrument, with a total row per "
+            "currency (default: one row per session, account and contract)."
+        ),
     ] = None,
     json: JsonOpt = False,
     wide: WideOpt = False,
@@ -199,22 +212,30 @@ def pnl_daily(
 ) -> None:
     """Daily P&L by trading session date, account and contract (gross, commission, net)."""
     with command(json, wide=wide) as console:
-        frame = open_platform(home).daily_pnl(
-            account=account, date_from=_date(date_from), date_to=_date(date_to)
-        )
-        show(
-            console,
-            frame,
-            Exports(csv, parquet, xlsx),
-            title="Daily P&L by session",
-            priority=DAILY_PNL_PRIORITY,
-        )
+        platform = open_platform(home)
+        first, last = _date(date_from), _date(date_to)
+        title, priority = "Daily P&L by session", list(DAILY_PNL_PRIORITY)
+        if by is None:
+            frame = platform.daily_pnl(
+                account=account, instrument=instrument, date_from=first, date_to=last
+            )
+        else:
+            frame = platform.pnl_totals(
+                by, account=account, instrument=instrument, date_from=first, date_to=last
+            )
+            title, priority = f"P&L by {by}", [by, "currency", "net_pnl", "gross_pnl"]
+        if frame.is_empty() and not json:
+            wanted = _filter_text(account, instrument) + _dates_text(first, last)
+            console.note(f"no P&L rows{wanted}")
+            write_exports(console, frame, Exports(csv, parquet, xlsx))
+            return
+        show(console, frame, Exports(csv, parquet, xlsx), title=title, priority=priority)
 
 
-AccountOpt = Annotated[str | None, typer.Option(help="Only this account.")]
-InstrumentOpt = Annotated[
-    str | None, typer.Option(help="Only this contract, as the data names it (e.g. MESZ5).")
-]
+def _dates_text(first: date | None, last: date | None) -> str:
+    if first and last:
+        return f" from {first} to {last}"
+    return f" from {first}" if first else (f" up to {last}" if last else "")
 
 
 def positions(
@@ -262,7 +283,10 @@ def _mark_note(frame: Any) -> str:
 
 def stats(
     home: HomeOpt = None,
-    by: Annotated[str, typer.Option(help="all, account, instrument, weekday or hour.")] = "all",
+    by: Annotated[
+        str,
+        typer.Option(help="all, account, instrument, weekday (Monday first) or hour (0-23)."),
+    ] = "all",
     json: JsonOpt = False,
     wide: WideOpt = False,
     csv: CsvOpt = None,
