@@ -78,6 +78,13 @@ class Console:
         if not self.json_mode:
             self.err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
+    def warning(self, message: str) -> None:
+        """One loud line on stderr for a result that may be wrong (also under ``--json``, whose
+        stdout stays one document); plain text, control characters escaped."""
+        self.err.print(
+            f"[bold yellow]warning:[/] {escape(safe_text(redact(message)))}", soft_wrap=True
+        )
+
     def error(self, message: str) -> None:
         """One line on stderr; the message is plain text (never read as rich markup), with
         control characters escaped so it stays one line."""

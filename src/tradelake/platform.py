@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,6 +121,9 @@ class Platform:
     ) -> IngestReport:
         """Land, parse, validate and stage each file, then refresh the feature store once.
 
+        ATAS times are read in ``tz``, else ``[sources.atas] timezone``, else UTC with a
+        warning on each file parsed (:attr:`FileResult.warnings`).
+
         Under the data home's write lock (:meth:`writing`): a second writer waits for this one,
         then stages against what this one staged and refreshes after it.
 
@@ -130,23 +133,31 @@ class Platform:
         reported as an error (it has no processed marker, so the next ingest of it starts
         again).
         """
+        configured = self.settings.atas_timezone_configured
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
         self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
-            return self._ingest(files, timezone, progress)
+            return self._ingest(files, timezone, progress, fallback=not (tz or configured))
 
-    def _ingest(self, files: list[Path], timezone: str, progress: Progress | None) -> IngestReport:
+    def _ingest(
+        self, files: list[Path], timezone: str, progress: Progress | None, *, fallback: bool
+    ) -> IngestReport:
         env = self.ingest_env
+        ingest = partial(
+            ingest_job.ingest_paths,
+            env,
+            timezone=timezone,
+            progress=progress,
+            zone_is_fallback=fallback,
+        )
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
-            results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
+            results = ingest(files[:-1])
             # The refresh's connection and catalog are prepared while the last file is parsed.
             with self.features.connecting_ahead():
-                results += ingest_job.ingest_paths(
-                    env, files[-1:], timezone=timezone, progress=progress
-                )
+                results += ingest(files[-1:])
                 # Always refresh: it is incremental (a no-op when staging is unchanged), and it
                 # repairs a store left behind by a crash between staging and refresh even when
                 # every file is a duplicate now.

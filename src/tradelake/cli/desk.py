@@ -69,13 +69,73 @@ def register(app: typer.Typer) -> None:
 def init(
     home: HomeOpt = None,
     force: Annotated[bool, typer.Option(help="Rewrite an existing tradelake.toml.")] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            help="Time zone of the machine that exports the ATAS workbooks (IANA name, e.g. "
+            "Europe/Berlin); asked for when not given, or this machine's zone with --yes.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Ask nothing: take this machine's time zone.")
+    ] = False,
 ) -> None:
-    """Create a data home with a commented default tradelake.toml and an input/ folder."""
+    """Create a data home with a commented default tradelake.toml and an input/ folder.
+
+    ATAS writes times without a UTC offset, so the exporting machine's time zone is needed to
+    put fills in the right session: init asks for it (default: this machine's zone), or takes
+    this machine's zone without asking when given --yes or when not run from a terminal.
+    """
+    from tradelake.config import config_target, load_settings, validate_timezone
+
     with command(False) as console:
         root = resolve_home(home)
-        target = write_default_config(root, overwrite=force)
+        config_target(root, overwrite=force)
+        if timezone is not None:
+            zone: str | None = validate_timezone(timezone, "--timezone")
+        elif load_settings(root).atas_timezone_configured:
+            zone = None  # set by TRADELAKE_SOURCES__ATAS__TIMEZONE, which wins over the file
+            console.info("ATAS time zone: set by TRADELAKE_SOURCES__ATAS__TIMEZONE")
+        elif yes or not _interactive():
+            zone = _machine_zone()
+            console.info(
+                f"ATAS exports will be read in {zone}, this machine's time zone; if they come "
+                "from a machine elsewhere, change [sources.atas] timezone in tradelake.toml"
+            )
+        else:
+            zone = _ask_zone(_machine_zone())
+        target = write_default_config(root, overwrite=force, timezone=zone)
         (root / "input").mkdir(exist_ok=True)
         console.info(f"wrote {target}; drop ATAS exports into {root / 'input'}")
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _machine_zone() -> str:
+    from tradelake.config import FALLBACK_TIMEZONE, machine_timezone
+
+    return machine_timezone() or FALLBACK_TIMEZONE
+
+
+def _ask_zone(default: str) -> str:
+    """Ask until the answer is an IANA zone name."""
+    from tradelake.config import validate_timezone
+    from tradelake.errors import ConfigError
+
+    while True:
+        answer = typer.prompt(
+            "Time zone of the machine that exports your ATAS workbooks", default=default
+        )
+        try:
+            return validate_timezone(str(answer).strip(), "the time zone")
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
 
 
 def ingest(
@@ -139,6 +199,8 @@ def watch(
             report = platform.ingest(batch, tz=tz)
             for result in report.files:
                 console.info(_log_line(result.to_dict()))
+                for warning in result.warnings:
+                    console.warning(warning)
 
         def problem(line: str) -> None:
             console.info(f"{_stamp()} [yellow]{shown(line)}[/]")
@@ -432,6 +494,9 @@ def demo(
 
 
 def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        for warning in row["warnings"]:
+            console.warning(warning)
     if console.json_mode:
         console.emit_json(rows)
         return

@@ -45,7 +45,7 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     """Write the demo exports into ``input/``, ingest them, print and return a summary."""
     home = platform.settings.home
     if not (home / CONFIG_FILE).exists():
-        write_default_config(home)
+        write_default_config(home, timezone=DEMO_TIMEZONE)
     inbox = platform.settings.input_dir
     with console.working(f"generating {len(DEMO_FILES)} ATAS exports of {fills:,} fills"):
         paths = write_demo_files(inbox, fills=fills)

@@ -44,6 +44,7 @@ class FileResult:
     quarantined: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # data may be wrong: say so loudly
     tables: dict[str, StageResult] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -55,6 +56,7 @@ class FileResult:
             "quarantined": self.quarantined,
             "error": self.error,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -73,17 +75,24 @@ def ingest_paths(
     *,
     timezone: str,
     progress: Progress | None = None,
+    zone_is_fallback: bool = False,
 ) -> list[FileResult]:
-    """Ingest each file independently; one file's failure never stops the others."""
+    """Ingest each file independently; one file's failure never stops the others.
+
+    ``zone_is_fallback`` says ``timezone`` was not configured but defaulted: each file whose
+    source reads local times (ATAS) and that is parsed now gets a warning naming the setting.
+    """
     results = []
     for path in expand_paths(paths):
-        results.append(ingest_path(env, path, timezone=timezone))
+        results.append(ingest_path(env, path, timezone=timezone, zone_is_fallback=zone_is_fallback))
         if progress:
             progress(str(path))
     return results
 
 
-def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
+def ingest_path(
+    env: IngestEnv, path: Path, *, timezone: str, zone_is_fallback: bool = False
+) -> FileResult:
     """Land and stage one file (see module docstring for the guarantees)."""
     if path.is_dir():
         return FileResult(
@@ -100,7 +109,20 @@ def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
         return FileResult(str(path), None, "error", error=str(exc))
     obj = land(env, source, path, data, timezone=timezone)
     crash_point("after_landing")
-    return process_object(env, obj, data, source, path=str(path))
+    result = process_object(env, obj, data, source, path=str(path))
+    if zone_is_fallback and source.local_time and result.status != "duplicate":
+        result.warnings.append(fallback_zone_warning(path.name, timezone))
+    return result
+
+
+def fallback_zone_warning(name: str, timezone: str) -> str:
+    """What a user must hear when an export's offset-less times were read in the fallback
+    zone: a wrong zone moves fills to another session, silently."""
+    return (
+        f"{name}: no time zone is configured for ATAS exports, so its times were read as "
+        f"{timezone}; if it was exported on a machine in another zone, set [sources.atas] "
+        "timezone in tradelake.toml (or pass --tz ZONE) before ingesting exports"
+    )
 
 
 def land(
