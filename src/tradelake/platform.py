@@ -117,12 +117,20 @@ class Platform:
         return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
 
     def ingest(
-        self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
+        self,
+        paths: Sequence[Path],
+        *,
+        tz: str | None = None,
+        progress: Progress | None = None,
+        stages: ingest_job.Stages | None = None,
     ) -> IngestReport:
         """Land, parse, validate and stage each file, then refresh the feature store once.
 
         ATAS times are read in ``tz``, else ``[sources.atas] timezone``, else UTC with a
-        warning on each file parsed (:attr:`FileResult.warnings`).
+        warning on each file parsed (:attr:`FileResult.warnings`). ``progress`` is called as
+        each file is done, ``stages`` as one enters a step (``reading``, ``parsing``,
+        ``staging``, then ``refreshing the feature store`` and ``writing staged files`` after
+        the last).
 
         Under the data home's write lock (:meth:`writing`): a second writer waits for this one,
         then stages against what this one staged and refreshes after it.
@@ -138,19 +146,22 @@ class Platform:
         self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
-            return self._ingest(files, timezone, progress, fallback=not (tz or configured))
+            ingest = partial(
+                ingest_job.ingest_paths,
+                self.ingest_env,
+                timezone=timezone,
+                progress=progress,
+                zone_is_fallback=not (tz or configured),
+                stages=stages,
+            )
+            return self._ingest(files, ingest, stages)
 
     def _ingest(
-        self, files: list[Path], timezone: str, progress: Progress | None, *, fallback: bool
+        self,
+        files: list[Path],
+        ingest: Callable[[list[Path]], list[ingest_job.FileResult]],
+        stages: ingest_job.Stages | None,
     ) -> IngestReport:
-        env = self.ingest_env
-        ingest = partial(
-            ingest_job.ingest_paths,
-            env,
-            timezone=timezone,
-            progress=progress,
-            zone_is_fallback=fallback,
-        )
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
@@ -162,7 +173,11 @@ class Platform:
                 # repairs a store left behind by a crash between staging and refresh even when
                 # every file is a duplicate now.
                 crash_point("before_refresh")
+                if stages:
+                    stages(ingest_job.REFRESH_STAGE, 0.0)
                 refresh = self.features.refresh()
+            if stages:
+                stages(ingest_job.FLUSH_STAGE, 0.0)
             failures = self.staging.flush()
         for result in results:
             if result.landing_id in failures and result.status == "ingested":

@@ -28,7 +28,7 @@ from tradelake.cli.common import (
 )
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import REFRESHING, Console, rows_table, shown
+from tradelake.console import Console, rows_table, shown
 from tradelake.errors import LandingError
 
 # Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
@@ -158,8 +158,8 @@ def ingest(
     with command(json) as console:
         platform = open_platform(home)
         files = expand_paths(paths)  # the bar counts files, not arguments (a folder is many)
-        with console.progress(len(files), "ingesting", then=REFRESHING) as advance:
-            report = platform.ingest(paths, tz=tz, progress=advance)
+        with console.progress(len(files), "ingesting") as bar:
+            report = platform.ingest(paths, tz=tz, progress=bar, stages=bar.stage)
         _print_ingest(console, [r.to_dict() for r in report.files])
         if not report.ok:
             raise typer.Exit(EXIT_PARTIAL)

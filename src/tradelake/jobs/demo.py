@@ -10,6 +10,7 @@ re-ingesting changes nothing.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import polars as pl
 
 from tradelake.columns import json_row
 from tradelake.config import CONFIG_FILE, write_default_config
-from tradelake.console import REFRESHING, Console, rows_table
+from tradelake.console import Console, rows_table
 from tradelake.platform import Platform
 from tradelake.sources import atas_samples
 
@@ -47,11 +48,11 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     if not (home / CONFIG_FILE).exists():
         write_default_config(home, timezone=DEMO_TIMEZONE)
     inbox = platform.settings.input_dir
-    with console.working(f"generating {len(DEMO_FILES)} ATAS exports of {fills:,} fills"):
-        paths = write_demo_files(inbox, fills=fills)
+    with console.progress(len(DEMO_FILES), "generating ATAS exports") as bar:
+        paths = write_demo_files(inbox, fills=fills, progress=bar, stages=bar.stage)
     console.info(f"generated {len(paths)} ATAS exports in {inbox}")
-    with console.progress(len(paths), "ingesting", then=REFRESHING) as advance:
-        report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=advance)
+    with console.progress(len(paths), "ingesting") as bar:
+        report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=bar, stages=bar.stage)
     files = [result.to_dict() for result in report.files]
     daily = platform.daily_pnl()
     overall = platform.statistics("all")
@@ -69,12 +70,23 @@ def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, A
     }
 
 
-def write_demo_files(inbox: Path, *, fills: int) -> list[Path]:
-    """The demo's input folder: three exports, one re-dropped copy and one broken file."""
+def write_demo_files(
+    inbox: Path,
+    *,
+    fills: int,
+    progress: Callable[[str], None] | None = None,
+    stages: Callable[[str, float], None] | None = None,
+) -> list[Path]:
+    """The demo's input folder: three exports, one re-dropped copy and one broken file.
+
+    ``stages`` hears as each export starts and ``progress`` as it is written: generating is
+    most of a large demo's time."""
     inbox.mkdir(parents=True, exist_ok=True)
     paths = []
     for spec in DEMO_FILES:
         path = inbox / spec.name
+        if stages:
+            stages(f"generating {spec.name} ({fills:,} fills)", 0.0)
         if not path.exists():
             atas_samples.write_workbook(
                 path,
@@ -87,6 +99,8 @@ def write_demo_files(inbox: Path, *, fills: int) -> list[Path]:
                 correction=spec.correction,
             )
         paths.append(path)
+        if progress:
+            progress(spec.name)
     copy = inbox / "journal-en (1).xlsx"
     shutil.copyfile(paths[0], copy)
     broken = inbox / "journal-export.xlsx"
