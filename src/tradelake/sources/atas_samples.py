@@ -2,7 +2,9 @@
 
 ``tradelake demo``, the tests and ``benchmarks/ingest_atas.py`` need workbooks shaped like the real
 thing, so the generator lives in the package. It simulates fills (partial fills, adds, reductions,
-position flips, positions still open at the end, holds across the 17:00 Chicago CME session open),
+position flips, positions still open at the end, holds across the 17:00 Chicago CME session open)
+only while CME Globex trades (Sunday 17:00 to Friday 16:00 Chicago time, less the daily
+16:00-17:00 halt; no holiday calendar),
 derives the Journal sheet ATAS shows for them (one row per flat-to-flat trade; ``PnL`` is the gross
 FIFO P&L in currency with the instrument table's point value; ``Close volume`` carries the closing
 side's sign) and writes the workbook with xlsxwriter in ``constant_memory`` mode.
@@ -22,11 +24,12 @@ import json
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from io import BytesIO
 from itertools import pairwise
 from pathlib import Path
 from typing import IO, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -44,6 +47,10 @@ DEFAULT_START = datetime(2025, 10, 24, 13, 30, tzinfo=UTC)
 _START_PRICE = {"MES": 6000.0, "ES": 6000.0, "NQ": 21000.0, "MNQ": 21000.0, "CL": 61.0}
 _FEE = {"MES": 0.62, "MNQ": 0.62, "ES": 2.25, "NQ": 2.25, "CL": 2.5}
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+# CME Globex hours (Chicago time): Sunday 17:00 to Friday 16:00, halted 16:00-17:00 each day.
+_GLOBEX_TZ = ZoneInfo("America/Chicago")
+_GLOBEX_OPEN, _GLOBEX_CLOSE = time(17, 0), time(16, 0)
+_LAST_ORDER_MS = 5_000  # no order starts this close to the halt: its partial fills stay inside
 _REJECTS = {"table": pl.Utf8, "key": pl.Utf8, "reason": pl.Utf8}
 
 Cell = str | int | float | datetime | None
@@ -203,7 +210,7 @@ def simulate_fills(
     order_id = 410_000_000 + rng.randrange(10**6)
     while len(rows) < fills:
         stream = rng.choice(streams)
-        clock += _gap_ms(rng)
+        clock = globex_open_at(clock + _gap_ms(rng))
         qty = _order_qty(rng, stream.position)
         side = 1 if qty > 0 else -1
         stream.ticks = max(40, stream.ticks + rng.randint(-6, 6))
@@ -331,6 +338,25 @@ class _Trade:
                 "pnl": round(self.sign * (self.exit_value - self.entry_value) * point_value, 2),
             }  # fmt: skip
         return row
+
+
+def globex_open_at(ms: int) -> int:
+    """``ms`` (UTC epoch milliseconds) if CME Globex trades then and for the next few seconds,
+    else the next session open (17:00 Chicago, DST-aware): no fill on a Saturday, a Sunday
+    before the open, or in the daily 16:00-17:00 halt."""
+    local = datetime.fromtimestamp((ms + _LAST_ORDER_MS) / 1000, _GLOBEX_TZ)
+    weekday, clock = local.weekday(), local.time()  # Monday 0 ... Sunday 6
+    if (
+        weekday == 5
+        or (weekday == 6 and clock < _GLOBEX_OPEN)
+        or (weekday == 4 and clock >= _GLOBEX_CLOSE)
+    ):
+        opens = local.date() + timedelta(days=6 - weekday)  # this weekend's Sunday
+    elif weekday < 4 and _GLOBEX_CLOSE <= clock < _GLOBEX_OPEN:
+        opens = local.date()
+    else:
+        return ms
+    return int(datetime.combine(opens, _GLOBEX_OPEN, _GLOBEX_TZ).timestamp() * 1000)
 
 
 def _gap_ms(rng: random.Random) -> int:
