@@ -488,7 +488,9 @@ def demo(
     from tradelake.jobs.demo import run_demo
 
     with command(json) as console:
-        summary = run_demo(open_platform(home), fills=fills, console=console)
+        with console.working("starting"):  # loading the platform takes a second or more
+            platform = open_platform(home)
+        summary = run_demo(platform, fills=fills, console=console)
         if json:
             console.emit_json(summary)
 
