@@ -19,6 +19,8 @@ whole file, feed, or command.
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
     ├── QueryOptionError       a --by value or an --account/--instrument the data never had
+    ├── PublishError           the analytics database refused a publish
+    │   └── PublishUnavailableError  it cannot be reached (transient)
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -121,3 +123,11 @@ class QueryOptionError(TerminalError):
     """A command option names something the data has no rows for at all (a ``--by`` grouping
     that does not exist, an account or contract never traded); the message lists the values
     that do exist."""
+
+
+class PublishError(TradelakeError):
+    """``tradelake publish`` could not copy the feature tables to the analytics database."""
+
+
+class PublishUnavailableError(PublishError, TransientError):
+    """The analytics database cannot be reached (down, refusing, timed out): retry later."""

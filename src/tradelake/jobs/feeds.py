@@ -235,6 +235,18 @@ def load_feeds(settings: Settings) -> list[FeedConfig]:
     return parse_feeds(settings.feeds)
 
 
+def select_feeds(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:
+    """The feeds named, in the order named (all when ``names`` is empty)."""
+    if not names:
+        return list(feeds)
+    by_name = {feed.name: feed for feed in feeds}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise ConfigError(f"no feed named {', '.join(unknown)} in [[feeds]]; configured: {known}.")
+    return [by_name[name] for name in names]
+
+
 def parse_feeds(entries: Sequence[Mapping[str, Any]]) -> list[FeedConfig]:
     feeds = [parse_feed(entry, index) for index, entry in enumerate(entries, start=1)]
     seen: set[str] = set()
