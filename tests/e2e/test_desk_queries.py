@@ -95,6 +95,11 @@ def test_pnl_daily_by_week_account_and_day_with_totals(book: Path) -> None:
     ]
     detail = json.loads(invoke(book, "pnl", "daily", "--json").stdout)
     assert round(sum(r["net_pnl"] for r in detail), 2) == accounts[-1]["net_pnl"] == 150.08
+    table = invoke(book, "pnl", "daily")
+    assert (
+        "note: total net 150.08 USD (gross 160.00, commission 9.92) over 2 sessions; "
+        "--by day|week|month|account|instrument for subtotals" in " ".join(table.output.split())
+    )
     days = invoke(book, "pnl", "daily", "--by", "day", "--account", "SIM-2")
     assert days.exit_code == 0
     assert "2025-11-25" in days.stdout and "2025-11-24" not in days.stdout

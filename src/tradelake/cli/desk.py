@@ -292,6 +292,23 @@ def pnl_daily(
             write_exports(console, frame, Exports(csv, parquet, xlsx))
             return
         show(console, frame, Exports(csv, parquet, xlsx), title=title, priority=priority)
+        if by is None and not json:  # the detail has no total row: say it under the table
+            totals = platform.pnl_totals(
+                "day", account=account, instrument=instrument, date_from=first, date_to=last
+            )
+            console.note(_totals_text(totals))
+
+
+def _totals_text(by_day: Any) -> str:
+    """``total net ...`` per currency, from the ``total`` rows of
+    :meth:`Platform.pnl_totals` by day."""
+    amounts = "; ".join(
+        f"{row['net_pnl']:,.2f} {row['currency']} (gross {row['gross_pnl']:,.2f}, commission "
+        f"{row['commission']:,.2f}) over {row['sessions']} sessions"
+        for row in by_day.iter_rows(named=True)
+        if row["day"] == "total"
+    )
+    return f"total net {amounts}; --by day|week|month|account|instrument for subtotals"
 
 
 def _dates_text(first: date | None, last: date | None) -> str:
