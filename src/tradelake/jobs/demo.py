@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,14 +72,15 @@ def write_demo_files(
 ) -> list[Path]:
     """The demo's input folder: three exports, one re-dropped copy and one broken file.
 
-    ``stages`` hears as each export starts and ``progress`` as it is written: generating is
-    most of a large demo's time."""
+    ``stages`` hears as each export starts and how far it is, ``progress`` when it is written:
+    generating is most of a large demo's time."""
     inbox.mkdir(parents=True, exist_ok=True)
     paths = []
     for spec in DEMO_FILES:
         path = inbox / spec.name
-        if stages:
-            stages(f"generating {spec.name} ({fills:,} fills)", 0.0)
+        within = partial(stages, f"generating {spec.name} ({fills:,} fills)") if stages else None
+        if within:
+            within(0.0)
         if not path.exists():
             atas_samples.write_workbook(
                 path,
@@ -89,6 +91,7 @@ def write_demo_files(
                 accounts=spec.accounts,
                 mess=True,
                 correction=spec.correction,
+                progress=within,  # the fraction of the export written
             )
         paths.append(path)
         if progress:

@@ -50,7 +50,9 @@ _EXCEL_EPOCH = datetime(1899, 12, 30)
 # CME Globex hours (Chicago time): Sunday 17:00 to Friday 16:00, halted 16:00-17:00 each day.
 _GLOBEX_TZ = ZoneInfo("America/Chicago")
 _GLOBEX_OPEN, _GLOBEX_CLOSE = time(17, 0), time(16, 0)
-_LAST_ORDER_MS = 5_000  # no order starts this close to the halt: its partial fills stay inside
+_LAST_ORDER_MS = 5_000
+_LAID_OUT = 0.2  # share of write_workbook's time spent before the cells are written
+_PROGRESS_ROWS = 2_000  # no order starts this close to the halt: its partial fills stay inside
 _REJECTS = {"table": pl.Utf8, "key": pl.Utf8, "reason": pl.Utf8}
 
 Cell = str | int | float | datetime | None
@@ -134,11 +136,14 @@ def write_workbook(
     sheets: Collection[str] = ("statistics", "journal", "executions"),
     drop_columns: Collection[str] = (),
     table: InstrumentTable | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ExportTruth:
     """Simulate ``fills`` fills, write them as an ATAS export to ``target``, return the truth.
 
     ``correction`` changes the middle fill (+1 tick, or +0.5 commission): a corrected re-export
     of the same seed. ``drop_columns`` hides canonical columns (e.g. ``"exchange_id"``).
+    ``progress`` hears the fraction done now and then: writing the cells is most of the time
+    (about 80 %), so the rows laid out count as 0.2 and the cells written as the rest.
     """
     table = table or InstrumentTable()
     truth = simulate_fills(
@@ -155,7 +160,10 @@ def write_workbook(
         rows[names["journal"]], journal = book.journal_rows(journal)
     if "executions" in sheets:
         rows[names["executions"]], truth = book.execution_rows(truth)
-    write_sheets(target, rows, noise_seed=seed)
+    if progress:
+        progress(_LAID_OUT)
+    written = (lambda done: progress(_LAID_OUT + (1 - _LAID_OUT) * done)) if progress else None
+    write_sheets(target, rows, noise_seed=seed, progress=written)
     return ExportTruth(truth, journal, pl.DataFrame(book.rejects, _REJECTS, orient="row"))
 
 
@@ -167,13 +175,19 @@ def make_workbook(**options: object) -> tuple[bytes, ExportTruth]:
 
 
 def write_sheets(
-    target: Target, sheets: Mapping[str, Sequence[Sequence[Cell]]], *, noise_seed: int | None = None
+    target: Target,
+    sheets: Mapping[str, Sequence[Sequence[Cell]]],
+    *,
+    noise_seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> None:
     """Write rows as given; a ``datetime`` becomes an Excel date cell (serial days, local time).
 
     With ``noise_seed`` each date serial gets up to ±1e-9 day (86 µs) of noise, as in ATAS's
-    exports; without it the serial is exact.
+    exports; without it the serial is exact. ``progress`` hears the fraction of rows written
+    every :data:`_PROGRESS_ROWS` rows.
     """
+    total_rows, done = max(sum(map(len, sheets.values())), 1), 0
     rng = np.random.default_rng(noise_seed)
     book = xlsxwriter.Workbook(target, {"constant_memory": True})
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
@@ -181,6 +195,9 @@ def write_sheets(
         sheet = book.add_worksheet(name)
         noise = iter(rng.uniform(-1e-9, 1e-9, sum(map(len, rows))).tolist())
         for r, row in enumerate(rows):
+            done += 1
+            if progress and done % _PROGRESS_ROWS == 0:
+                progress(done / total_rows)
             for c, value in enumerate(row):
                 if isinstance(value, datetime):
                     serial = (value - _EXCEL_EPOCH) / timedelta(days=1)
