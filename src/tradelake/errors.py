@@ -19,6 +19,7 @@ whole file, feed, or command.
     ├── VisionError            an image could not be decoded or a model not loaded
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
+    ├── QueryOptionError       a --by value or an --account/--instrument the data never had
     ├── PublishError           the analytics database refused a publish
     │   └── PublishUnavailableError  it cannot be reached (transient)
     └── StreamError            the real-time path refused a frame, token or alert sink
@@ -121,6 +122,12 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class QueryOptionError(TerminalError):
+    """A command option names something the data has no rows for at all (a ``--by`` grouping
+    that does not exist, an account or contract never traded); the message lists the values
+    that do exist."""
 
 
 class PublishError(TradelakeError):

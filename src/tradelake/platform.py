@@ -11,16 +11,19 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from functools import cached_property
+from datetime import UTC, date, datetime
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from tradelake import atomic_files
+from tradelake.analytics import positions as positions_math
+from tradelake.analytics import stats as stats_math
+from tradelake.analytics import totals as totals_math
 from tradelake.config import Settings, load_settings, validate_timezone
-from tradelake.errors import FeatureStoreError
+from tradelake.errors import FeatureStoreError, QueryOptionError
 from tradelake.features import FeatureStore, RefreshResult
 from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
@@ -119,9 +122,20 @@ class Platform:
         return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
 
     def ingest(
-        self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
+        self,
+        paths: Sequence[Path],
+        *,
+        tz: str | None = None,
+        progress: Progress | None = None,
+        stages: ingest_job.Stages | None = None,
     ) -> IngestReport:
         """Land, parse, validate and stage each file, then refresh the feature store once.
+
+        ATAS times are read in ``tz``, else ``[sources.atas] timezone``, else UTC with a
+        warning on each file parsed (:attr:`FileResult.warnings`). ``progress`` is called as
+        each file is done, ``stages`` as one enters a step (``reading``, ``parsing``,
+        ``staging``, then ``refreshing the feature store`` and ``writing staged files`` after
+        the last).
 
         Under the data home's write lock (:meth:`writing`): a second writer waits for this one,
         then stages against what this one staged and refreshes after it.
@@ -132,28 +146,43 @@ class Platform:
         reported as an error (it has no processed marker, so the next ingest of it starts
         again).
         """
+        configured = self.settings.atas_timezone_configured
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
         self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
-            return self._ingest(files, timezone, progress)
+            ingest = partial(
+                ingest_job.ingest_paths,
+                self.ingest_env,
+                timezone=timezone,
+                progress=progress,
+                zone_is_fallback=not (tz or configured),
+                stages=stages,
+            )
+            return self._ingest(files, ingest, stages)
 
-    def _ingest(self, files: list[Path], timezone: str, progress: Progress | None) -> IngestReport:
-        env = self.ingest_env
+    def _ingest(
+        self,
+        files: list[Path],
+        ingest: Callable[[list[Path]], list[ingest_job.FileResult]],
+        stages: ingest_job.Stages | None,
+    ) -> IngestReport:
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
-            results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
+            results = ingest(files[:-1])
             # The refresh's connection and catalog are prepared while the last file is parsed.
             with self.features.connecting_ahead():
-                results += ingest_job.ingest_paths(
-                    env, files[-1:], timezone=timezone, progress=progress
-                )
+                results += ingest(files[-1:])
                 # Always refresh: it is incremental (a no-op when staging is unchanged), and it
                 # repairs a store left behind by a crash between staging and refresh even when
                 # every file is a duplicate now.
                 crash_point("before_refresh")
+                if stages:
+                    stages(ingest_job.REFRESH_STAGE, 0.0)
                 refresh = self.features.refresh()
+            if stages:
+                stages(ingest_job.FLUSH_STAGE, 0.0)
             failures = self.staging.flush()
         for result in results:
             if result.landing_id in failures and result.status == "ingested":
@@ -232,23 +261,104 @@ class Platform:
         self,
         *,
         account: str | None = None,
+        instrument: str | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
     ) -> pl.DataFrame:
-        """Daily P&L by session date, account and contract, oldest first."""
-        clauses, params = _filters(account, date_from, date_to)
+        """Daily P&L by session date, account and contract, oldest first.
+
+        An ``account`` or ``instrument`` (contract, ``MESZ5``) the data never had raises
+        :class:`QueryOptionError` listing the ones it has; one that exists but has no rows in
+        the dates asked for gives an empty frame.
+        """
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters(
+            {"account": account, "instrument": instrument}, date_from, date_to
+        )
         return self.features.query(
             "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
             f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
             params,
         )
 
-    def statistics(self, dimension: str = "all") -> pl.DataFrame:
-        """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
-        return self.features.query(
-            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ? ORDER BY key",
-            [dimension],
+    def pnl_totals(
+        self,
+        by: str,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> pl.DataFrame:
+        """Daily P&L summed by ``by`` (day, week, month, account or instrument) with a
+        ``total`` row per currency (:mod:`tradelake.analytics.totals`); filters as
+        :meth:`daily_pnl`."""
+        if by not in totals_math.GROUPINGS:
+            raise QueryOptionError(
+                f"--by {by!r} is not a grouping; use one of {', '.join(totals_math.GROUPINGS)}."
+            )
+        daily = self.daily_pnl(
+            account=account, instrument=instrument, date_from=date_from, date_to=date_to
         )
+        roots = self.features.query("SELECT DISTINCT symbol AS instrument, root FROM trades")
+        with_root = daily.join(roots, on="instrument", how="left")
+        return totals_math.pnl_totals(with_root, by, self.instruments)
+
+    def positions(
+        self,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Open positions per account and contract: signed qty, FIFO average price, open P&L
+        at the contract's last fill price (``mark_price`` at ``mark_ts``) and the time held
+        up to ``as_of`` (default now); see :mod:`tradelake.analytics.positions`."""
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters({"account": account, "symbol": instrument})
+        open_rows = self.features.query(
+            "SELECT account, symbol, root, qty, avg_price, opened_ts FROM open_positions "
+            f"{clauses}",
+            params,
+        )
+        fills = self.features.query(
+            "SELECT symbol, trade_id, timestamp, qty, price FROM trades "
+            "WHERE symbol IN (SELECT symbol FROM open_positions)"
+        )
+        return positions_math.mark_positions(
+            open_rows,
+            positions_math.last_fills(fills),
+            self.instruments,
+            as_of or datetime.now(UTC),
+        )
+
+    def check_known(self, *, account: str | None = None, instrument: str | None = None) -> None:
+        """Raise :class:`QueryOptionError` when ``account`` or ``instrument`` (a contract) has
+        no fill at all, naming the ones that do: a typo must not read as an empty book."""
+        for option, column, value in (("--account", "account", account),
+                                      ("--instrument", "symbol", instrument)):  # fmt: skip
+            if value is None:
+                continue
+            known = self.features.query(f"SELECT DISTINCT {column} FROM trades ORDER BY 1")
+            names = known[column].to_list()
+            if value not in names:
+                raise QueryOptionError(
+                    f"{option} {value!r}: no fill has it; the data has "
+                    f"{', '.join(map(str, names)) or 'no fills yet (run tradelake ingest)'}."
+                )
+
+    def statistics(self, dimension: str = "all") -> pl.DataFrame:
+        """Journal statistics overall (``all``) or by account, instrument, weekday or hour, in
+        reading order (hours numerically, weekdays by name from Monday)."""
+        if dimension not in stats_math.DIMENSIONS:
+            raise QueryOptionError(
+                f"--by {dimension!r} is not a grouping; use one of "
+                f"{', '.join(stats_math.DIMENSIONS)}."
+            )
+        frame = self.features.query(
+            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ?", [dimension]
+        )
+        return stats_math.in_reading_order(frame, dimension)
 
     def reconciliation(self, *, differences_only: bool = True) -> pl.DataFrame:
         """Our round trips against the ATAS Journal sheet."""
@@ -377,13 +487,16 @@ class Platform:
 
 
 def _filters(
-    account: str | None, date_from: date | None, date_to: date | None
+    equal: dict[str, str | None], date_from: date | None = None, date_to: date | None = None
 ) -> tuple[str, list[object]]:
+    """A WHERE clause (and its parameters) for columns equal to the values given (None: any)
+    and a session-date range."""
     conditions: list[str] = []
     params: list[object] = []
-    if account:
-        conditions.append("account = ?")
-        params.append(account)
+    for column, value in equal.items():
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
     if date_from:
         conditions.append("session_date >= ?")
         params.append(date_from)
