@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from tradelake.analytics.sessions import instrument_frame, local_time
+from tradelake.errors import FeatureStoreError
+from tradelake.features.store import FeatureStore
 from tradelake.instruments import InstrumentTable
 
 RECENT_TRIPS = 20
@@ -41,6 +43,15 @@ CATEGORICAL = ("chart_signal",)
 TS = pl.Datetime("us", "UTC")
 _NON_IDENT = re.compile(r"[^a-z0-9]+")
 
+TRIP_SCHEMA: dict[str, pl.DataType] = {
+    "round_trip_id": pl.Utf8(),
+    "account": pl.Utf8(),
+    "root": pl.Utf8(),
+    "direction": pl.Utf8(),
+    "open_ts": TS,
+    "close_ts": TS,
+    "net_pnl": pl.Float64(),
+}
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.Utf8(),
     "ts": TS,
@@ -306,3 +317,49 @@ def _utc(column: str) -> pl.Expr:
 
 def _age_s(column: str) -> pl.Expr:
     return (pl.col("open_ts") - pl.col(column)).dt.total_microseconds() / 1e6
+
+
+def load_entry_inputs(
+    store: FeatureStore, devices: Mapping[str, str], underlyings: Mapping[str, str]
+) -> EntryInputs:
+    """The sources of :func:`entry_features` from the published feature store; a source the
+    store does not hold yet (no feed configured, no frames streamed) is an empty frame."""
+    con = store.connect(read_only=True)
+    try:
+        present = {
+            (schema, name)
+            for schema, name in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+            ).fetchall()
+        }
+
+        def read(schema: str, name: str, columns: Mapping[str, pl.DataType]) -> pl.DataFrame:
+            if (schema, name) not in present:
+                return pl.DataFrame(schema=dict(columns))
+            names = ", ".join(f'"{c}"' for c in columns)
+            frame = con.sql(f'SELECT {names} FROM {schema}."{name}"').pl()
+            return frame.with_columns(
+                [
+                    pl.col(c).dt.convert_time_zone("UTC")
+                    for c, t in columns.items()
+                    if isinstance(t, pl.Datetime)
+                ]
+            ).cast(dict(columns))
+
+        if ("main", "round_trips") not in present:
+            raise FeatureStoreError(
+                "the feature store has no round trips yet; ingest ATAS exports "
+                "(`tradelake ingest`, or `tradelake demo`) first"
+            )
+        return EntryInputs(
+            trips=read("main", "round_trips", TRIP_SCHEMA),
+            signals=read("main", "img_signals", SIGNAL_SCHEMA),
+            chains=read("main", "option_chain_features", CHAIN_SCHEMA),
+            # Every version: a later delivery must not hide what the desk knew before it.
+            macro=read("staging", "macro_raw", MACRO_SCHEMA),
+            news=read("main", "news", NEWS_SCHEMA),
+            devices=dict(devices),
+            underlyings=dict(underlyings),
+        )
+    finally:
+        con.close()
