@@ -373,6 +373,13 @@ class Platform:
         model = load_signal_model(f"models:/{MODEL_NAME}/{chosen}", tracking_uri=uri)
         return score_round_trips(self.entry_features(), model, chosen, ids=ids, last=last)
 
+    def run_job(self, job: str) -> object:
+        """Run one ``[[jobs]]`` job by name (:data:`tradelake.jobs.scheduled.JOBS`)."""
+        from tradelake.jobs.scheduled import JOBS
+
+        method: Callable[[], object] = getattr(self, JOBS[job])
+        return method()
+
     def signal_scorer(self) -> SignalScorer:
         """The champion of the signal ensemble for ``POST /api/score``, hot-swapped."""
         from tradelake.ml.signal_serving import SignalScorer

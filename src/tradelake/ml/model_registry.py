@@ -184,6 +184,8 @@ def list_versions(uri: str, names: list[str] | None = None) -> list[VersionInfo]
     for name in names:
         try:
             versions = client.search_model_versions(f"name = '{_quoted(name)}'")
+            # search results carry no aliases in MLflow 3.17; the registered model has them.
+            aliases = dict(client.get_registered_model(name).aliases or {})
         except MlflowException:
             continue
         for mv in sorted(versions, key=lambda v: -int(v.version)):
@@ -191,7 +193,7 @@ def list_versions(uri: str, names: list[str] | None = None) -> list[VersionInfo]
                 VersionInfo(
                     name,
                     str(mv.version),
-                    tuple(sorted(mv.aliases or ())),
+                    tuple(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
                     int(mv.creation_timestamp or 0),
                     version_metrics(mv),
                     str(mv.run_id),
