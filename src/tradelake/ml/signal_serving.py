@@ -58,7 +58,7 @@ class SignalScorer:
     def score(self, rows: Sequence[Mapping[str, Any]]) -> Scores:
         """Probabilities for ``rows`` (feature name -> value; missing features are missing).
 
-        ValueError when the rows do not make a table (a column mixing text and numbers).
+        ValueError when the rows do not make a table, or a numeric feature holds text.
         """
         served = self.watcher.served
         if served is None:
@@ -70,4 +70,12 @@ class SignalScorer:
             frame = pl.DataFrame([dict(r) for r in rows], infer_schema_length=None)
         except (pl.exceptions.PolarsError, TypeError) as exc:
             raise ValueError(f"rows are not a table of features ({exc})") from None
-        return Scores(served.version, [float(p) for p in served.model.predict(frame)])
+        model = served.model
+        text = [
+            c
+            for c in model.features
+            if c in frame.columns and c not in model.categories and frame[c].dtype == pl.Utf8
+        ]
+        if text:
+            raise ValueError(f"feature(s) {', '.join(text)} must be numbers (or null)")
+        return Scores(served.version, [float(p) for p in model.predict(frame)])
