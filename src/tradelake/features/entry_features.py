@@ -126,19 +126,11 @@ def join_signals(
     rows: pl.DataFrame, signals: pl.DataFrame, devices: Mapping[str, str]
 ) -> pl.DataFrame:
     """The latest chart signal of the root's screens captured at or before entry."""
-    mapping = pl.DataFrame(
-        {"device": list(devices), "root": list(devices.values())},
-        schema={"device": pl.Utf8(), "root": pl.Utf8()},
-    )
-    right = (
-        signals.select("device", "ts", "signal", "prob")
-        .join(mapping, on="device", how="inner")
-        .select(
-            "root",
-            _utc("ts").alias("chart_ts"),
-            pl.col("signal").alias("chart_signal"),
-            pl.col("prob").cast(pl.Float64).alias("chart_prob"),
-        )
+    right = signals.filter(pl.col("device").is_in(list(devices))).select(
+        pl.col("device").replace_strict(dict(devices), return_dtype=pl.Utf8).alias("root"),
+        _utc("ts").alias("chart_ts"),
+        pl.col("signal").alias("chart_signal"),
+        pl.col("prob").cast(pl.Float64).alias("chart_prob"),
     )
     return (
         asof_by(rows, right, on="open_ts", right_on="chart_ts", by="root")
