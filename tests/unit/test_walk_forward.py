@@ -57,3 +57,7 @@ def test_losses_and_pnl() -> None:
     m = fold_metrics("1", labels, probs, np.array([10.0, -5.0, 3.0, -7.0]), 0.5)
     assert (m.trades, m.approved, m.pnl_all, m.pnl_approved) == (4, 2, 1.0, 3.0)
     assert m.auc == pytest.approx(0.75)
+    assert (m.baseline_log_loss, m.baseline_brier) == pytest.approx((np.log(2), 0.25))
+    prior = np.full(4, 0.25)
+    m = fold_metrics("1", labels, probs, np.zeros(4), 0.5, prior)
+    assert m.baseline_brier == pytest.approx((0.75**2 * 2 + 0.25**2 * 2) / 4)

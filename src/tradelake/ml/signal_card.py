@@ -16,8 +16,8 @@ from tradelake.ml.walk_forward import FoldMetrics
 def walk_forward_table(trained: TrainedSignal) -> str:
     """The per-fold and pooled walk-forward results as a Markdown table."""
     head = (
-        "| fold | trades | win rate | AUC | log loss | Brier | approved | P&L all | "
-        "P&L approved |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| fold | trades | win rate | AUC | log loss (no-skill) | Brier (no-skill) | approved | "
+        "P&L all | P&L approved |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     report = trained.walk_forward
     lines = [_row(m) for m in [*report.folds, report.pooled]]
@@ -51,6 +51,7 @@ macro prints as learned then, news in the last 15/60 minutes, session time, the 
   {info.get("trained_to")}; win rate {win_rate:.1%}.
 {data_note}
 
+
 Feature coverage (share of entries with a value; missing is passed to LightGBM as missing):
 
 | feature | present |
@@ -60,9 +61,11 @@ Feature coverage (share of entries with a value; missing is passed to LightGBM a
 ## Walk-forward evaluation
 Purged walk-forward cross-validation: {len(report.folds)} test blocks in time order, each
 trained only on round trips that closed at least {report.embargo} before the block's first
-entry. Pooled over every tested entry: AUC {auc}, log loss {pooled.log_loss:.3f}, Brier
-{pooled.brier:.3f}; taking only approved trades made {pooled.pnl_approved:,.2f} against
-{pooled.pnl_all:,.2f} for taking every trade.
+entry. Pooled over every tested entry: AUC {auc}, log loss {pooled.log_loss:.3f} (no-skill
+forecast, the training win rate: {pooled.baseline_log_loss:.3f}), Brier {pooled.brier:.3f}
+({pooled.baseline_brier:.3f}); taking only approved trades made {pooled.pnl_approved:,.2f}
+against {pooled.pnl_all:,.2f} for taking every trade. A model whose log loss is not below the
+no-skill figure has found nothing the win rate alone does not say.
 
 {walk_forward_table(trained)}
 
@@ -85,6 +88,7 @@ than the champion's and its log loss no worse.
 def _row(m: FoldMetrics) -> str:
     auc = "n/a" if m.auc is None else f"{m.auc:.3f}"
     return (
-        f"| {m.fold} | {m.trades} | {m.base_rate:.1%} | {auc} | {m.log_loss:.3f} | "
-        f"{m.brier:.3f} | {m.approved} | {m.pnl_all:,.2f} | {m.pnl_approved:,.2f} |"
+        f"| {m.fold} | {m.trades} | {m.base_rate:.1%} | {auc} | "
+        f"{m.log_loss:.3f} ({m.baseline_log_loss:.3f}) | {m.brier:.3f} ({m.baseline_brier:.3f}) | "
+        f"{m.approved} | {m.pnl_all:,.2f} | {m.pnl_approved:,.2f} |"
     )

@@ -8,8 +8,9 @@ because features such as the trader's recent results are serially correlated. Ev
 blocks 1..folds gets exactly one out-of-sample prediction.
 
 Metrics are computed with numpy (no scikit-learn here): ROC AUC by ranks (ties averaged),
-log loss with probabilities clipped to [1e-15, 1 - 1e-15], Brier score, and the P&L of taking
-only the trades the model approves (``prob >= threshold``) against taking every trade.
+log loss with probabilities clipped to [1e-15, 1 - 1e-15], Brier score, the same two for the
+no-skill forecast (the training set's win rate), and the P&L of taking only the trades the
+model approves (``prob >= threshold``) against taking every trade.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class FoldMetrics:
     brier: float
     pnl_all: float
     pnl_approved: float
+    baseline_log_loss: float
+    baseline_brier: float
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -112,9 +115,15 @@ def fold_metrics(
     probs: Floats,
     pnl: Floats,
     threshold: float,
+    prior: Floats | None = None,
 ) -> FoldMetrics:
-    """Metrics of out-of-sample ``probs`` against ``labels`` and the trades' net P&L."""
+    """Metrics of out-of-sample ``probs`` against ``labels`` and the trades' net P&L.
+
+    ``prior`` is the no-skill forecast per entry (its training set's win rate); its log loss
+    and Brier score are the bar a model must clear to be worth anything. Default: 0.5.
+    """
     approved = probs >= threshold
+    prior = np.full(labels.size, 0.5) if prior is None else prior
     return FoldMetrics(
         fold=fold,
         trades=int(labels.size),
@@ -125,4 +134,6 @@ def fold_metrics(
         brier=brier(labels, probs),
         pnl_all=float(pnl.sum()),
         pnl_approved=float(pnl[approved].sum()),
+        baseline_log_loss=log_loss(labels, prior),
+        baseline_brier=brier(labels, prior),
     )
