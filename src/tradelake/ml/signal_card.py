@@ -79,6 +79,8 @@ than the champion's and its log loss no worse.
   (`tradelake demo`) outcomes are independent of every feature, so 0.5 is the expected and
   honest result; the test suite plants a relationship on purpose to prove the pipeline can
   learn one, and plants after-entry information to prove it cannot see the future.
+- "P&L approved" against "P&L all" rewards trading less on a desk that loses overall, whatever
+  the model knows: read it together with the AUC and the no-skill log loss.
 - The label is net P&L > 0; triple-barrier labels are not implemented yet.
 - Probabilities are LightGBM's raw outputs (no separate calibration step); the Brier score and
   log loss above say how well calibrated they were out of sample.
