@@ -307,9 +307,20 @@ class Platform:
             roles=roles,
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
-            # Any process that serves HTTP answers POST /api/score.
-            scorer=self.signal_scorer() if set(roles) - {"cv"} else None,
+            # Any process that serves HTTP answers POST /api/score (given the models extra).
+            scorer=self._optional_scorer() if set(roles) - {"cv"} else None,
         )
+
+    def _optional_scorer(self) -> SignalScorer | None:
+        try:
+            return self.signal_scorer()
+        except ImportError as exc:
+            logger.warning(
+                "POST /api/score is off: the models extra is missing (%s); "
+                "pip install 'tradelake[models]'",
+                exc.name,
+            )
+            return None
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""

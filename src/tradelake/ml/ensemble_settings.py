@@ -21,6 +21,9 @@ from tradelake.instruments import parse_symbol
 
 @dataclass(frozen=True)
 class EnsembleSettings:
+    """What the signal ensemble's jobs read: device -> root, root -> option underlying, the
+    walk-forward folds and embargo, and serve's alias poll period."""
+
     devices: Mapping[str, str] = field(default_factory=dict)
     underlyings: Mapping[str, str] = field(default_factory=dict)
     folds: int = 5
