@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from fixtures.signal import trained
 from tradelake.ml.model_registry import alias_version, default_tracking_uri, list_versions
@@ -29,6 +30,10 @@ def test_promoted_only_when_it_beats_the_champion(home: Path) -> None:
 
     uri = default_tracking_uri(home)
     assert alias_version(uri, MODEL_NAME) == "2"
+    logged = {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(better.run_id)}
+    assert {"MODEL_CARD.md", "walk_forward.json"} <= logged
+    run = MlflowClient(tracking_uri=uri).get_run(better.run_id)
+    assert run.data.metrics["wf_auc"] == pytest.approx(skilled.walk_forward.pooled.auc)
     listed = list_versions(uri, [MODEL_NAME])
     assert [v.version for v in listed] == ["3", "2", "1"]
     assert listed[1].aliases == ("champion",)
