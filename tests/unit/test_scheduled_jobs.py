@@ -62,5 +62,6 @@ def test_the_loop_fires_jobs_reports_failures_and_never_overlaps_a_job(tmp_path:
     assert not loop.is_alive()
     assert 2 <= len(calls) <= 4 and {job for job, _ in calls} == {"train_signal"}
     assert reports[0] == "job every-second: failed: only 3 round trips to learn from"
-    assert any(line.startswith("job every-second: done in 1.3") for line in reports)
+    done = [line for line in reports if line.startswith("job every-second: done in ")]
+    assert done and all(float(line.split()[-2]) >= 1.25 for line in done)
     assert any("still running; skipping this fire" in line for line in reports)
