@@ -307,8 +307,8 @@ class Platform:
             roles=roles,
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
-            # Any process that serves HTTP answers POST /api/score (given the models extra).
-            scorer=self._optional_scorer() if set(roles) - {"cv"} else None,
+            # The viewer-facing role answers POST /api/score (given the models extra).
+            scorer=self._optional_scorer() if "alerts" in roles else None,
         )
 
     def _optional_scorer(self) -> SignalScorer | None:

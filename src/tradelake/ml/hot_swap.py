@@ -74,11 +74,8 @@ class AliasWatcher(Generic[M]):
         return True
 
     def start(self) -> None:
-        """Load what the alias names now (if anything) and start polling on a daemon thread."""
-        try:
-            self.check_now()
-        except Exception:
-            logger.exception("cannot load %s@%s yet; polling goes on", self.name, self.alias)
+        """Start polling on a daemon thread; its first look at the alias is immediate, so a
+        server starts without waiting for the registry (the first load, if any, follows)."""
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(
@@ -93,7 +90,7 @@ class AliasWatcher(Generic[M]):
             self._thread = None
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        while not self._stop.is_set():
             try:
                 self.check_now()
             except Exception:  # a bad new version: keep serving the old one
@@ -101,3 +98,4 @@ class AliasWatcher(Generic[M]):
                 logger.exception(
                     "swap of %s@%s failed, still serving version %s", self.name, self.alias, current
                 )
+            self._stop.wait(self._poll_s)

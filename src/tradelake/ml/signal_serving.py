@@ -63,8 +63,8 @@ class SignalScorer:
         served = self.watcher.served
         if served is None:
             raise ModelError(
-                f"no {self.watcher.name}@{CHAMPION} to score with; train one with "
-                "`tradelake model train signal`"
+                f"no {self.watcher.name}@{CHAMPION} loaded (none registered yet, or the server "
+                "has just started); train one with `tradelake model train signal`"
             )
         try:
             frame = pl.DataFrame([dict(r) for r in rows], infer_schema_length=None)

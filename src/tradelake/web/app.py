@@ -7,8 +7,8 @@
 - ``WS /ws/alerts`` and ``GET /api/alerts/stream`` (server-sent events; viewer token): every
   alert as JSON, pushed as it fires.
 - ``GET /api/alerts?since=ISO`` (viewer token): history from the ``alerts`` table.
-- ``POST /api/score`` (viewer token): ``{"rows": [{feature: value, ...}, ...]}`` (entry
-  features, see features/entry_features.py; a missing feature is missing) answered
+- ``POST /api/score`` (viewer token; the ``alerts`` role): ``{"rows": [{feature: value}, ...]}``
+  (entry features, see features/entry_features.py; a missing feature is missing) answered
   ``{"model_version", "probs", "take", "threshold"}`` by the signal ensemble's champion,
   hot-swapped when the alias moves (ml/signal_serving.py). 503 when there is no champion yet.
 
@@ -165,7 +165,9 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
     async def score(request: Request) -> dict[str, Any]:
         require_viewer(request)
         if runtime.scorer is None:
-            raise HTTPException(503, "this process serves no model; run tradelake serve --role all")
+            raise HTTPException(
+                503, "this process serves no model: score on the alerts role (or --role all)"
+            )
         try:
             body = await request.json()
         except json.JSONDecodeError as exc:
