@@ -84,6 +84,24 @@ model = ""
 # artifacts in <home>/mlartifacts, no server. Set a URL (e.g. "http://mlflow:5000") for a server.
 tracking_uri = ""
 
+# The signal ensemble (`tradelake model train signal`, POST /api/score on `tradelake serve`).
+# [ensemble]
+# folds = 5                 # walk-forward test blocks
+# embargo_minutes = 60      # gap between a training trip's close and the test block
+# poll_s = 1.0              # how often serve checks signal_ensemble@champion for a move
+# underlyings = { MES = "SPX", NQ = "NDX" }   # option chain per root (default: the root)
+
+# Which instrument each stream device shows (its chart signals join that root's trades).
+# [[screens]]
+# device = "desk1"
+# instrument = "MES"
+
+# Jobs `tradelake run` fires on a cron schedule (the same Platform methods Airflow would call).
+# [[jobs]]
+# name = "signal-hourly"
+# job = "train_signal"
+# schedule = "5 * * * *"
+
 [stream]
 # The real-time path (`tradelake serve`). "memory" = in-process queue, every role in one process.
 queue = "memory"

@@ -17,6 +17,7 @@ whole file, feed, or command.
     │       └── WriteLockTimeout  (write_lock.py) ... for longer than [features] lock_timeout
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
+    ├── ModelError             a model could not be trained, registered, loaded or served
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
     ├── QueryOptionError       a --by value or an --account/--instrument the data never had
@@ -93,6 +94,10 @@ class TerminalFeedError(FeedError, TerminalError):
 
 class VisionError(TerminalError):
     """An image could not be decoded, or a vision model could not be loaded."""
+
+
+class ModelError(TerminalError):
+    """A model (the signal ensemble) could not be trained, registered, loaded or served."""
 
 
 class AccessError(TerminalError):

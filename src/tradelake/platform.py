@@ -43,6 +43,10 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 if TYPE_CHECKING:
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
+    from tradelake.jobs.signal import SignalTrainReport
+    from tradelake.ml.ensemble_settings import EnsembleSettings
+    from tradelake.ml.model_registry import VersionInfo
+    from tradelake.ml.signal_serving import SignalScorer
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
     from tradelake.stream.alerts import Alert
@@ -446,15 +450,18 @@ class Platform:
         """The stream roles of this process (all of them by default), not started yet."""
         from tradelake.stream.runtime import ROLES, StreamRuntime
 
+        roles = roles or ROLES
         return StreamRuntime(
             self.ingest_env,
             self.stream_settings,
             state_dir=self.settings.state_dir,
             model=self.settings.vision_model,
             tracking_uri=self.settings.mlflow_tracking_uri,
-            roles=roles or ROLES,
+            roles=roles,
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
+            # The viewer-facing role answers POST /api/score (given the models extra).
+            scorer=self._optional_scorer() if "alerts" in roles else None,
         )
 
     def publish(
@@ -476,6 +483,16 @@ class Platform:
             alerts = self.alerts(limit=ALL_ALERTS)
             return alerts_frame(alerts) if alerts else None
         return self.features.table(name) if self.features.has(name) else None
+    def _optional_scorer(self) -> SignalScorer | None:
+        try:
+            return self.signal_scorer()
+        except ImportError as exc:
+            logger.warning(
+                "POST /api/score is off: the models extra is missing (%s); "
+                "pip install 'tradelake[models]'",
+                exc.name,
+            )
+            return None
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
@@ -484,6 +501,73 @@ class Platform:
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""
         return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
+
+    # -- signal ensemble (issue 13) ---------------------------------------------------------
+    # One method per job, so the CLI, the built-in scheduler ([[jobs]]) and Airflow run the same.
+
+    @cached_property
+    def ensemble_settings(self) -> EnsembleSettings:
+        """``[[screens]]`` and ``[ensemble]``, checked."""
+        from tradelake.ml.ensemble_settings import ensemble_settings
+
+        return ensemble_settings(self.settings)
+
+    def entry_features(self) -> pl.DataFrame:
+        """Every round trip's point-in-time feature row (features/entry_features.py)."""
+        from tradelake.jobs.signal import entry_rows
+
+        return entry_rows(self.features, self.instruments, self.ensemble_settings)
+
+    def train_signal(self, *, seed: int = 0) -> SignalTrainReport:
+        """Walk-forward evaluate, fit, log to MLflow, register; promote only if it beats the
+        champion (the hourly job)."""
+        from tradelake.jobs.signal import train_and_publish_signal
+
+        return train_and_publish_signal(
+            self.features,
+            self.instruments,
+            self.ensemble_settings,
+            home=self.settings.home,
+            tracking_uri=self.settings.mlflow_tracking_uri,
+            seed=seed,
+        )
+
+    def models(self, name: str | None = None) -> list[VersionInfo]:
+        """Registered model versions (every model, or ``name``), newest first per model."""
+        from tradelake.ml.model_registry import list_versions
+
+        return list_versions(self.settings.mlflow_tracking_uri, [name] if name else None)
+
+    def score_signal(
+        self, ids: Sequence[str] = (), *, last: int | None = None, version: str | None = None
+    ) -> pl.DataFrame:
+        """Score round trips (by id, else the ``last`` entries) with the champion or a version."""
+        from tradelake.errors import ModelError
+        from tradelake.jobs.signal import score_round_trips
+        from tradelake.ml.model_registry import CHAMPION, alias_version
+        from tradelake.ml.signal_registry import MODEL_NAME, load_signal_model
+
+        uri = self.settings.mlflow_tracking_uri
+        chosen = version or alias_version(uri, MODEL_NAME, CHAMPION)
+        if chosen is None:
+            raise ModelError(
+                f"no {MODEL_NAME}@{CHAMPION} yet; train one with `tradelake model train signal`"
+            )
+        model = load_signal_model(f"models:/{MODEL_NAME}/{chosen}", tracking_uri=uri)
+        return score_round_trips(self.entry_features(), model, chosen, ids=ids, last=last)
+
+    def run_job(self, job: str) -> object:
+        """Run one ``[[jobs]]`` job by name (:data:`tradelake.jobs.scheduled.JOBS`)."""
+        from tradelake.jobs.scheduled import JOBS
+
+        method: Callable[[], object] = getattr(self, JOBS[job])
+        return method()
+
+    def signal_scorer(self) -> SignalScorer:
+        """The champion of the signal ensemble for ``POST /api/score``, hot-swapped."""
+        from tradelake.ml.signal_serving import SignalScorer
+
+        return SignalScorer(self.settings.mlflow_tracking_uri, poll_s=self.ensemble_settings.poll_s)
 
 
 def _filters(

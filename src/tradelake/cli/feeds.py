@@ -63,18 +63,20 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
 
 
 def run(home: HomeOpt = None) -> None:
-    """Run every feed on its schedule and watch input/ until SIGTERM or Ctrl-C.
+    """Run every feed and [[jobs]] entry on its schedule and watch input/ until SIGTERM or Ctrl-C.
 
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
     from tradelake.jobs.feed_state import FeedStateStore
     from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.scheduled import parse_jobs
     from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
 
     with command(False) as console:
         platform = open_platform(home)
         settings = platform.settings
         feeds = load_feeds(settings)
+        jobs = parse_jobs(settings.raw.get("jobs", []) or [])
         settings.input_dir.mkdir(parents=True, exist_ok=True)
         stop = stop_on_signals()
         scheduler = FeedScheduler(
@@ -92,9 +94,11 @@ def run(home: HomeOpt = None) -> None:
             ),
             report=lambda line: console.info(shown(line)),
             refresh_retry_s=settings.watch_seconds("retry_s"),
+            jobs=jobs,
+            run_job=platform.run_job,
         )
         console.info(
-            f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "
+            f"running {len(feeds)} feed(s), {len(jobs)} job(s) and watching {settings.input_dir}; "
             "stop with Ctrl-C or SIGTERM"
         )
         scheduler.run(stop)

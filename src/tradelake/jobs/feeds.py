@@ -226,11 +226,22 @@ class FeedConfig:
 
     def next_run(self, after: datetime) -> datetime:
         """The first cron fire strictly after ``after``, read in ``schedule_timezone``, in UTC."""
-        zone = ZoneInfo(self.schedule_timezone)
-        fire = croniter(
-            self.schedule, after.astimezone(zone), second_at_beginning=_has_seconds(self.schedule)
-        ).get_next(datetime)
-        return fire.astimezone(ZoneInfo("UTC"))
+        return next_fire(self.schedule, self.schedule_timezone, after)
+
+
+def next_fire(schedule: str, timezone: str, after: datetime) -> datetime:
+    """The first fire of cron ``schedule`` strictly after ``after``, read in ``timezone``, in
+    UTC (5 fields, or 6 with seconds first); shared by ``[[feeds]]`` and ``[[jobs]]``."""
+    fire = croniter(
+        schedule, after.astimezone(ZoneInfo(timezone)), second_at_beginning=_has_seconds(schedule)
+    ).get_next(datetime)
+    return fire.astimezone(ZoneInfo("UTC"))
+
+
+def valid_cron(schedule: str) -> bool:
+    """Whether ``schedule`` is a cron expression :func:`next_fire` reads."""
+    fields = len(schedule.split())
+    return fields in (5, 6) and croniter.is_valid(schedule, second_at_beginning=fields == 6)
 
 
 def load_feeds(settings: Settings) -> list[FeedConfig]:
@@ -392,9 +403,7 @@ class _Checker:
 
     def schedule(self) -> str:
         expression = " ".join(self.text("schedule").split())
-        fields = len(expression.split())
-        valid = fields in (5, 6) and croniter.is_valid(expression, second_at_beginning=fields == 6)
-        if not valid:
+        if not valid_cron(expression):
             raise self.fail(
                 "schedule",
                 f"{expression!r} is not a cron expression; use 5 fields 'minute hour day month "
