@@ -483,6 +483,7 @@ class Platform:
             alerts = self.alerts(limit=ALL_ALERTS)
             return alerts_frame(alerts) if alerts else None
         return self.features.table(name) if self.features.has(name) else None
+
     def _optional_scorer(self) -> SignalScorer | None:
         try:
             return self.signal_scorer()

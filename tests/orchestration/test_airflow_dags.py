@@ -54,7 +54,8 @@ def test_generated_dags_run_the_pipeline(home: Path, rss_url: str, airflow_home:
     (home / "tradelake.toml").write_text(
         '[sources.atas]\ntimezone = "America/Chicago"\n\n'
         f'[[feeds]]\nname = "wire-news"\nkind = "rss"\nurl = "{rss_url}"\n'
-        'schedule = "*/10 * * * *"\n',
+        'schedule = "*/10 * * * *"\n\n'
+        '[[jobs]]\nname = "signal-hourly"\njob = "train_signal"\nschedule = "5 * * * *"\n',
         encoding="utf-8",
     )
     data, _ = export(fills=200, seed=5, timezone="America/Chicago")
@@ -67,6 +68,7 @@ def test_generated_dags_run_the_pipeline(home: Path, rss_url: str, airflow_home:
     }
     assert sorted(dags) == [
         "tradelake_feed_wire-news",
+        "tradelake_job_signal-hourly",
         "tradelake_nightly",
         "tradelake_trades_etl",
     ]

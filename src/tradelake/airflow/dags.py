@@ -4,6 +4,7 @@
   ``[publish]`` names a database), every ``[airflow] trades_schedule`` (5 minutes).
 - ``tradelake_feed_<name>``: one per ``[[feeds]]`` entry, on the feed's own cron schedule and
   time zone; one pull task (it refreshes when it staged rows).
+- ``tradelake_job_<name>``: one per ``[[jobs]]`` entry (model training), on its cron schedule.
 - ``tradelake_nightly``: verify landing → replay (staging and features rebuilt from landing)
   at ``[airflow] nightly_schedule`` (02:00 UTC).
 
@@ -21,7 +22,8 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset
 
 from tradelake.airflow import tasks
-from tradelake.airflow.files import NIGHTLY_DAG, TRADES_DAG, feed_dag_id
+from tradelake.airflow.files import NIGHTLY_DAG, TRADES_DAG, feed_dag_id, job_dag_id
+from tradelake.jobs.scheduled import JobConfig, parse_jobs
 from tradelake.platform import Platform
 
 DEFAULT_ARGS: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(minutes=1)}
@@ -38,6 +40,7 @@ def build_dags(home: str) -> dict[str, DAG]:
         nightly(home, assets, config),
         *(feed_dag(home, assets, feed.name, feed.schedule, feed.schedule_timezone)
           for feed in platform.feeds()),
+        *(job_dag(home, assets, job) for job in parse_jobs(platform.settings.raw.get("jobs", []))),
     ]  # fmt: skip
     return {dag.dag_id: dag for dag in dags}
 
@@ -77,6 +80,23 @@ def feed_dag(home: str, assets: _Assets, feed: str, schedule: str, timezone: str
     ) as dag:
         _task("pull", tasks.pull, home, [], [assets.landing, assets.staging, assets.features],
               feed)  # fmt: skip
+    return dag
+
+
+def job_dag(home: str, assets: _Assets, job: JobConfig) -> DAG:
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    with DAG(
+        job_dag_id(job.name),
+        schedule=CronTriggerTimetable(job.schedule, timezone=job.schedule_timezone),
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["tradelake", "models"],
+        doc_md=f"Run the {job.job} job ([[jobs]] {job.name}), as `tradelake run` does.",
+    ) as dag:
+        _task("run_job", tasks.run_job, home, [assets.features], [], job.job)
     return dag
 
 

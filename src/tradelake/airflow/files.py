@@ -20,6 +20,11 @@ def feed_dag_id(feed: str) -> str:
     return "tradelake_feed_" + re.sub(r"[^A-Za-z0-9_.-]", "_", feed)
 
 
+def job_dag_id(name: str) -> str:
+    """The DAG id of a ``[[jobs]]`` entry."""
+    return "tradelake_job_" + re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
 TEMPLATE = '''"""Airflow DAGs of the tradelake data home {home}.
 
 Written by `tradelake airflow dags`; it holds no logic: edit tradelake.toml, not this file.

@@ -64,3 +64,11 @@ def replay(home: str) -> dict[str, Any]:
             f"{len(errors)} landing objects failed to replay: " + "; ".join(str(e) for e in errors)
         )
     return {"objects": result.objects, "notes": result.notes}
+
+
+def run_job(home: str, job: str) -> dict[str, Any]:
+    """Run one ``[[jobs]]`` job (model training) through the same Platform method as
+    ``tradelake run``."""
+    result = Platform.open(home).run_job(job)
+    to_dict = getattr(result, "to_dict", None)
+    return to_dict() if callable(to_dict) else {"result": str(result)}

@@ -32,16 +32,25 @@ def dags(
     """Write the DAG file of this data home into OUT.
 
     It builds, when Airflow parses it: the trades ETL (ingest input/, refresh, publish), one
-    DAG per [[feeds]] entry on the feed's schedule, and the nightly verify + replay. Each task
+    DAG per [[feeds]] entry on the feed's schedule, one per [[jobs]] entry (model training),
+    and the nightly verify + replay. Each task
     calls the same Platform method as the CLI. The Airflow environment needs tradelake
     installed (`pip install tradelake apache-airflow-providers-openlineage`).
     """
-    from tradelake.airflow.files import NIGHTLY_DAG, TRADES_DAG, feed_dag_id, write_dag_file
+    from tradelake.airflow.files import (
+        NIGHTLY_DAG,
+        TRADES_DAG,
+        feed_dag_id,
+        job_dag_id,
+        write_dag_file,
+    )
+    from tradelake.jobs.scheduled import parse_jobs
 
     with command(json) as console:
         platform = open_platform(home)
         path = write_dag_file(platform.settings.home, out)
         ids = [TRADES_DAG, NIGHTLY_DAG, *(feed_dag_id(feed.name) for feed in platform.feeds())]
+        ids += [job_dag_id(job.name) for job in parse_jobs(platform.settings.raw.get("jobs", []))]
         if json:
             console.emit_json({"file": str(path), "dags": ids})
             return
