@@ -6,7 +6,11 @@ symbol (:mod:`tradelake.sources.occ`) and the snapshot's ``quote_ts``:
 - **Tradier** ``/v1/markets/options/chains``: ``{"options": {"option": [...]}}``; ``option`` is
   a bare object when the chain has one contract and ``"options": null`` when it has none.
   ``bid_date``/``ask_date``/``trade_date`` are epoch milliseconds; ``greeks.mid_iv`` is a
-  fraction. The response has no snapshot time and no underlying price.
+  fraction. The response has no snapshot time and no underlying price: the feed option
+  ``underlying_price`` sets one, or with ``underlying_quote = true`` the pull job asks Tradier's
+  ``/v1/markets/quotes?symbols=X`` (``{"quotes": {"quote": {..., "last", "bid", "ask"}}}``,
+  ``quote`` a list for several symbols) and records its price in that option
+  (:func:`tradier_quote_price`, :mod:`tradelake.jobs.provider_lookups`).
 - **CBOE delayed quotes** ``{"timestamp": "...", "data": {"symbol": "_SPX", "current_price",
   "options": [{"option": "SPXW261016C05800000", "bid", "ask", "last_trade_price", "iv", ...}]}}``;
   index symbols carry a leading ``_``; ``timestamp`` is US/Eastern wall time when it has no
@@ -19,7 +23,9 @@ symbol (:mod:`tradelake.sources.occ`) and the snapshot's ``quote_ts``:
 ``quote_ts`` is the payload's own snapshot time where it has one (CBOE), else the feed option
 ``quote_ts``, else the newest per-contract quote/trade time in the payload, so the same
 response always gets the same key (replay-safe) and one chain shares one ``quote_ts``.
-A missing underlying price is implied from put-call parity (:func:`parity_spot`).
+A missing underlying price is implied from put-call parity (:func:`parity_spot`), and the parse
+says so in its notes: parity is a fallback, never a silent substitute for a quote (on a real
+PLTR chain it gave 26.65 against a quote of 25.50).
 
 ``iv`` and the greeks are ours, from :mod:`tradelake.analytics.greeks` (BSM by default, feed
 options ``model``, ``rate`` = 0.04, ``dividend_yield`` = 0) on the mid price ((bid + ask) / 2
@@ -75,7 +81,7 @@ def parse_tradier(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
             "last": o.get("last"),
             "volume": o.get("volume"),
             "open_interest": o.get("open_interest"),
-            "underlying_price": None,
+            "underlying_price": ctx.options.get("underlying_price"),
             "provider_iv": (o.get("greeks") or {}).get("mid_iv"),
         }
         for o in items
@@ -150,6 +156,26 @@ def parse_options_csv(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
     newest = trades.str.to_datetime(time_zone="UTC", strict=False).max()
     quote_ts = _option_ts(ctx) or (newest if isinstance(newest, datetime) else None)
     return _finish(rows, quote_ts, name, ctx)
+
+
+def tradier_quote_price(body: object, symbol: str) -> float | None:
+    """The underlying's price from a Tradier quotes response: ``last``, else the bid/ask mid.
+
+    ``quote`` is a bare object for one symbol and a list for several; a symbol Tradier does not
+    know comes back under ``quotes.unmatched_symbols``. None when no positive price is there.
+    """
+    quotes = body.get("quotes") if isinstance(body, dict) else None
+    listed = quotes.get("quote") if isinstance(quotes, dict) else None
+    items = [listed] if isinstance(listed, dict) else list(listed or [])
+    wanted = symbol.strip().upper()
+    for quote in items:
+        if isinstance(quote, dict) and str(quote.get("symbol", "")).upper() == wanted:
+            last, bid, ask = (_float(quote.get(k)) for k in ("last", "bid", "ask"))
+            if last > 0:
+                return last
+            if bid > 0 and ask > 0:
+                return (bid + ask) / 2
+    return None
 
 
 def parity_spot(frame: pl.DataFrame, rate: float, dividend_yield: float) -> float | None:
@@ -235,6 +261,11 @@ def _finish(
     checked = check_rows(OPTIONS_RAW, frame, quarantine)
     unique, notes = collapse_duplicates(OPTIONS_RAW, checked, quarantine)
     priced = price_contracts(unique, ctx) if unique.height else unique
+    if unique.height and unique["underlying_price"].null_count():
+        notes.append(
+            f"{name}: no underlying price in the payload or options; spot implied by put-call "
+            "parity (set the feed option underlying_price, or underlying_quote = true on Tradier)"
+        )
     return ParseResult({OPTIONS_RAW.name: priced}, {OPTIONS_RAW.name: quarantine}, notes)
 
 
