@@ -38,6 +38,11 @@ class TableSpec:
     (``date=YYYY-MM-DD``) for feeds pulled a day or less at a time, ``month``
     (``month=YYYY-MM``) for exports that span months, whose daily files would hold a few
     hundred rows each (see :meth:`partition_dir`).
+
+    ``renamed`` maps a column's former name to its name in ``content`` (``"vega"`` →
+    ``"vega_per_vol_pt"``): files staged before a rename keep the old name, and readers of
+    staged files (the feature store's views, :meth:`StagingWriter.read`) map it, so a rename
+    needs neither a replay nor a rewrite of staging. ``tradelake replay`` writes new names.
     """
 
     name: str
@@ -47,6 +52,7 @@ class TableSpec:
     hashed: tuple[str, ...] = field(default=())
     latest_name: str = ""
     partition: Literal["day", "month"] = "day"
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def latest(self) -> str:

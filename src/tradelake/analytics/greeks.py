@@ -11,7 +11,10 @@ Two models, chosen by ``model``:
 Units a caller may rely on: ``T`` in years, ``r``, ``q`` and ``sigma`` as annual decimals
 (0.2 = 20 %), prices in the underlying's currency. Greeks are plain partial derivatives:
 ``vega`` per 1.00 of volatility (divide by 100 for "per vol point"), ``rho`` per 1.00 of rate,
-``theta`` per year of calendar time, ``-dV/dT`` (divide by 365 for "per day"). For Black-76,
+``theta`` per year of calendar time, ``-dV/dT`` (divide by 365 for "per day"). The
+``options`` table stores the desk's units instead, under names that say so
+(``vega_per_vol_pt``, ``theta_per_day``, ``rho_per_rate_pt``: :mod:`tradelake.sources.options`).
+For Black-76,
 ``delta`` and ``gamma`` are with respect to the futures price and ``rho`` holds ``F`` fixed.
 
 Implied volatility works on Black's normalised price (Jäckel 2015, "Let's Be Rational",

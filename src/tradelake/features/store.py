@@ -252,7 +252,8 @@ class FeatureStore:
             plan.files[spec.name] = files
             plan.loaded += len(fresh)
             plan.removed += len(removed)
-            if fresh or removed or rebuild_all or kind is None:
+            stale = _written_before_rename(transaction.relations.catalog, spec)
+            if fresh or removed or rebuild_all or kind is None or stale:
                 plan.changed.append(spec.name)
                 kind = "VIEW" if self._keys_unique(spec, files) else "TABLE"
             plan.kinds[spec.name] = kind
@@ -341,6 +342,19 @@ class FeatureStore:
         schema = TABLES[table].schema
         frame = self.staging.read_files(views[table], columns)
         return frame.select([pl.col(c).cast(schema[c]) for c in columns])
+
+
+def _written_before_rename(working: catalog.Catalog, spec: TableSpec) -> bool:
+    """Whether ``main.<latest>`` is a ranked file still using a column's former name
+    (``TableSpec.renamed``): it is rebuilt under the new names, changed or not."""
+    relation = working.relations.get(("main", spec.latest))
+    if not spec.renamed or relation is None or relation.kind != "parquet" or not relation.file:
+        return False
+    try:
+        columns = pl.read_parquet_schema(relation.file)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+    return not set(spec.renamed).isdisjoint(columns)
 
 
 def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:

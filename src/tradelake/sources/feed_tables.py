@@ -23,9 +23,13 @@ Choices a caller may rely on:
 - ``options_raw``: ``symbol`` is the compact OCC symbol; ``quote_ts`` the snapshot time shared
   by a whole chain. Our ``iv`` (annual fraction) and greeks are computed at parse time (the
   quote and the model inputs are in the same payload, and the stream path gets them too) in
-  the providers' units: ``vega`` per vol point, ``theta`` per calendar day, ``rho`` per rate
-  point. They and ``iv_note`` are excluded from the version hash, so a new greeks library
-  never re-versions old quotes. Its latest table is ``options``.
+  the providers' units, which the column names carry: ``vega_per_vol_pt`` (price change for
+  +0.01 of vol), ``theta_per_day`` (per calendar day), ``rho_per_rate_pt`` (per +0.01 of
+  rate); ``delta`` and ``gamma`` per 1.00 of the underlying. The Python API
+  (:mod:`tradelake.analytics.greeks`) returns plain derivatives instead: per 1.00 of vol and
+  rate, theta per year. Staged files from before the rename say ``vega``, ``theta``, ``rho``
+  (``renamed`` maps them). The greeks and ``iv_note`` are excluded from the version hash, so
+  a new greeks library never re-versions old quotes. Its latest table is ``options``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,13 @@ NEWS_RAW = register_table(
     )
 )
 
+# Greek columns were named without their units until the table said which convention it uses.
+GREEK_COLUMNS_BEFORE_UNITS = {
+    "vega": "vega_per_vol_pt",
+    "theta": "theta_per_day",
+    "rho": "rho_per_rate_pt",
+}
+
 OPTIONS_RAW = register_table(
     TableSpec(
         name="options_raw",
@@ -91,9 +102,9 @@ OPTIONS_RAW = register_table(
             "iv": pl.Float64(),
             "delta": pl.Float64(),
             "gamma": pl.Float64(),
-            "vega": pl.Float64(),
-            "theta": pl.Float64(),
-            "rho": pl.Float64(),
+            "vega_per_vol_pt": pl.Float64(),
+            "theta_per_day": pl.Float64(),
+            "rho_per_rate_pt": pl.Float64(),
             "iv_note": pl.Utf8(),
         },
         natural_key=("symbol", "quote_ts"),
@@ -107,6 +118,7 @@ OPTIONS_RAW = register_table(
             "underlying_price",
             "provider_iv",
         ),
+        renamed=GREEK_COLUMNS_BEFORE_UNITS,
     )
 )
 

@@ -30,10 +30,12 @@ PLTR chain it gave 26.65 against a quote of 25.50).
 ``iv`` and the greeks are ours, from :mod:`tradelake.analytics.greeks` (BSM by default, feed
 options ``model``, ``rate`` = 0.04, ``dividend_yield`` = 0) on the mid price ((bid + ask) / 2
 when both are positive, else last), time to expiry to 16:00 New York on the expiry date in
-years of 365 days. Greeks follow the providers' units: ``vega`` per vol point, ``theta`` per
-calendar day, ``rho`` per rate point. Where no volatility is implied, ``iv_note`` says why
-(``no_price``, ``expired``, ``below_intrinsic``, ...): a row is not bad data because it has no
-time value. American exercise is ignored (a BSM approximation for single stocks).
+years of 365 days. Greeks follow the providers' units, named in the columns:
+``vega_per_vol_pt``, ``theta_per_day`` (calendar day), ``rho_per_rate_pt`` (the Python API's
+are per 1.00 and per year; the scaling is in :func:`price_contracts`). Where no volatility is
+implied, ``iv_note`` says why (``no_price``, ``expired``, ``below_intrinsic``, ...): a row is
+not bad data because it has no time value. American exercise is ignored (a BSM approximation
+for single stocks).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from tradelake.staging.feed_checks import TEXT_SUFFIX, check_rows, collapse_dupl
 from tradelake.staging.quarantine import Quarantine
 
 NUMERIC = ("bid", "ask", "last", "volume", "open_interest", "underlying_price", "provider_iv")
-GREEKS = ("iv", "delta", "gamma", "vega", "theta", "rho")
+GREEKS = ("iv", "delta", "gamma", "vega_per_vol_pt", "theta_per_day", "rho_per_rate_pt")
 EXPIRY_CLOSE = "16h"  # PM-settled US options stop trading at 16:00 New York time
 NEW_YORK = ZoneInfo("America/New_York")
 INDEX_ROOTS = {"SPXW": "SPX", "NDXP": "NDX", "RUTW": "RUT", "VIXW": "VIX", "XSP": "XSP"}
@@ -226,8 +228,8 @@ def price_contracts(frame: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     iv, reason = implied_volatility_with_reason(mid, s, k, t, rate, dividend_yield, is_call, model)
     g = greeks(s, k, t, rate, iv, dividend_yield, is_call, model)
     note = np.where(np.isnan(mid), "no_price", np.where(np.isnan(s), "no_underlying_price", reason))
-    scaled = {"iv": iv, "delta": g.delta, "gamma": g.gamma, "vega": g.vega / 100}
-    scaled |= {"theta": g.theta / 365, "rho": g.rho / 100}
+    scaled = {"iv": iv, "delta": g.delta, "gamma": g.gamma, "vega_per_vol_pt": g.vega / 100}
+    scaled |= {"theta_per_day": g.theta / 365, "rho_per_rate_pt": g.rho / 100}
     return frame.with_columns(
         pl.Series("underlying_price", s).fill_nan(None),
         *(pl.Series(c, v, dtype=pl.Float64).fill_nan(None) for c, v in scaled.items()),
