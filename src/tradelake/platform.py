@@ -26,18 +26,19 @@ from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
-from tradelake.jobs import vision as vision_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
-from tradelake.stream import lineage
+from tradelake.staging.validate import preload_contracts
 from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
+    from tradelake.jobs import vision as vision_job
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.stream import lineage
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
     from tradelake.stream.runtime import StreamRuntime
@@ -135,6 +136,8 @@ class Platform:
 
     def _ingest(self, files: list[Path], timezone: str, progress: Progress | None) -> IngestReport:
         env = self.ingest_env
+        if files:
+            preload_contracts()  # pandera loads beside the first parse, not before it
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
@@ -254,10 +257,14 @@ class Platform:
 
     def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.classify_paths(self.chart_classifier(), paths)
 
     def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
         """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.similar_setups(self.chart_classifier(), self.features, image, k)
 
     def train_vision(
@@ -270,6 +277,8 @@ class Platform:
         progress: Progress | None = None,
     ) -> vision_job.TrainReport:
         """Train, evaluate, log to MLflow, register; promote only if it beats the champion."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.train_and_publish(
             home=self.settings.home,
             tracking_uri=self.settings.mlflow_tracking_uri,
@@ -306,10 +315,14 @@ class Platform:
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
+        from tradelake.stream import lineage
+
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
 
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""
+        from tradelake.stream import lineage
+
         return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
 
 

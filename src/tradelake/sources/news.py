@@ -42,7 +42,6 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from tradelake.errors import SourceFormatError
-from tradelake.ml.sentiment import sentiment_model
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.sources.feed_tables import NEWS_RAW
 from tradelake.sources.news_items import (
@@ -219,6 +218,8 @@ def _finish(
     quarantine = Quarantine(NEWS_RAW.name)
     headlines = [plain_text(i["headline"]) for i in items]
     bodies = [plain_text(i["body"]) for i in items]
+    from tradelake.ml.sentiment import sentiment_model  # the lexicon loads only for news
+
     model = sentiment_model(str(ctx.options.get("sentiment_model", "lexicon")))
     texts = [". ".join(t for t in (h, b) if t) for h, b in zip(headlines, bodies, strict=True)]
     scores = model.score(texts).tolist() if texts else []

@@ -49,7 +49,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from tradelake.analytics.greeks import greeks, implied_volatility_with_reason
 from tradelake.errors import SourceFormatError
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.sources.feed_tables import OPTIONS_RAW
@@ -202,6 +201,9 @@ def parity_spot(frame: pl.DataFrame, rate: float, dividend_yield: float) -> floa
 
 def price_contracts(frame: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     """Fill ``iv``, greeks and ``iv_note`` of checked rows (see the module docstring)."""
+    # Imported here: scipy costs start-up time that commands which never price a chain skip.
+    from tradelake.analytics.greeks import greeks, implied_volatility_with_reason
+
     rate = float(ctx.options.get("rate", 0.04))
     dividend_yield = float(ctx.options.get("dividend_yield", 0.0))
     close = pl.col("expiry").cast(pl.Datetime("us")).dt.offset_by(EXPIRY_CLOSE)
