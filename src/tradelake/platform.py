@@ -70,8 +70,8 @@ class Platform:
     def __init__(self, settings: Settings, *, notify: Progress | None = None) -> None:
         self.settings = settings
         self.notify = notify
-        # Screenshots ingested in this process are scored by the configured [vision] model.
-        screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
+        # Screenshots are scored by the configured [vision] model, passed with each parse.
+        self.chart_model = screens.model_ref(settings.vision_model, settings.mlflow_tracking_uri)
         self._swept = False
 
     @classmethod
@@ -117,7 +117,9 @@ class Platform:
 
     @property
     def ingest_env(self) -> ingest_job.IngestEnv:
-        return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
+        return ingest_job.IngestEnv(
+            self.landing, self.staging, self.instruments, chart_model=self.chart_model
+        )
 
     def ingest(
         self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
@@ -285,7 +287,7 @@ class Platform:
 
     def chart_classifier(self) -> ChartClassifier:
         """The ``[vision] model`` classifier, loaded once per process (shared with ingest)."""
-        return screens.classifier()
+        return screens.classifier(self.chart_model)
 
     def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
