@@ -38,7 +38,7 @@ from tradelake.errors import FeatureStoreError
 from tradelake.features import catalog
 from tradelake.features.analyst import check_read_only
 from tradelake.features.catalog import Catalog, Relation
-from tradelake.features.definitions import DEFINITIONS, BuildContext
+from tradelake.features.definitions import DEFINITIONS, BuildContext, build_order
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
 from tradelake.staging.recent import PENDING, current_stamp, file_stamp
@@ -306,7 +306,7 @@ class FeatureStore:
                 partial(self._read_staged, views),
             )
             try:
-                for definition in DEFINITIONS:
+                for definition in build_order(DEFINITIONS):
                     if changed.intersection(definition.depends_on):
                         definition.build(context)
                         rebuilt.append(definition.name)

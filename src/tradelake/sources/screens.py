@@ -40,33 +40,13 @@ import polars as pl
 from tradelake.errors import SourceFormatError, VisionError
 from tradelake.sources.base import ModelRef, ParseContext, ParseResult, register_parser
 from tradelake.staging.quarantine import Quarantine
-from tradelake.tables import UTC_TS, TableSpec, register_table
+from tradelake.tables import IMG_SIGNALS
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier, Prediction
 
-EMBED_DIM = 128
 FILE_DEVICE = "file"
 SCREEN_SOURCE_PREFIX = "screen:"
-
-IMG_SIGNALS = register_table(
-    TableSpec(
-        name="img_signals",
-        content={
-            "frame_id": pl.Utf8(),
-            "device": pl.Utf8(),
-            "ts": UTC_TS,
-            "signal": pl.Utf8(),
-            "prob": pl.Float64(),
-            "probs": pl.Utf8(),
-            "embedding": pl.Array(pl.Float32(), EMBED_DIM),
-            "model_version": pl.Utf8(),
-        },
-        natural_key=("frame_id",),
-        date_column="ts",
-        hashed=("device", "ts", "signal", "prob", "probs", "model_version"),
-    )
-)
 
 
 _loaded: dict[ModelRef, ChartClassifier] = {}
