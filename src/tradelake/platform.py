@@ -38,8 +38,10 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 if TYPE_CHECKING:
     from tradelake.jobs import vision as vision_job
     from tradelake.jobs import vision_evaluate as vision_eval_job
+    from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
+    from tradelake.jobs.scheduler import FeedScheduler
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
     from tradelake.stream import lineage
@@ -195,6 +197,39 @@ class Platform:
         if any(result.rows for result in results):
             self.refresh()
         return results
+
+    def feed_states(self) -> list[tuple[FeedConfig, FeedState]]:
+        """Each configured feed with its saved state (last run, errors, rows, next run)."""
+        from tradelake.jobs.feed_state import FeedStateStore
+
+        states = FeedStateStore(self.settings.state_dir)
+        return [(feed, states.load(feed.name)) for feed in self.feeds()]
+
+    def feed_scheduler(self, report: Progress) -> FeedScheduler:
+        """Every feed on its cron schedule plus the ``input/`` watcher, under this home's write
+        lock and refresh: what ``tradelake run`` (and a service manager) runs until stopped.
+        ``report`` gets one line per event."""
+        from tradelake.jobs.feed_state import FeedStateStore
+        from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+
+        settings = self.settings
+        settings.input_dir.mkdir(parents=True, exist_ok=True)
+        return FeedScheduler(
+            self.ingest_env,
+            self.feeds(),
+            FeedStateStore(settings.state_dir),
+            refresh=self.refresh,
+            writing=self.writing,
+            watch=WatchConfig(
+                settings.input_dir,
+                settings.atas_timezone,
+                settle_s=settings.watch_seconds("settle_s"),
+                give_up_s=settings.watch_seconds("give_up_s"),
+                retry_s=settings.watch_seconds("retry_s"),
+            ),
+            report=report,
+            refresh_retry_s=settings.watch_seconds("retry_s"),
+        )
 
     def refresh(self) -> RefreshResult:
         with self.writing():

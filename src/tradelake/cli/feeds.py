@@ -67,34 +67,13 @@ def run(home: HomeOpt = None) -> None:
 
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
-    from tradelake.jobs.feed_state import FeedStateStore
-    from tradelake.jobs.feeds import load_feeds
-    from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
-
     with command(False) as console:
         platform = open_platform(home)
-        settings = platform.settings
-        feeds = load_feeds(settings)
-        settings.input_dir.mkdir(parents=True, exist_ok=True)
         stop = stop_on_signals()
-        scheduler = FeedScheduler(
-            platform.ingest_env,
-            feeds,
-            FeedStateStore(settings.state_dir),
-            refresh=platform.refresh,
-            writing=platform.writing,
-            watch=WatchConfig(
-                settings.input_dir,
-                settings.atas_timezone,
-                settle_s=settings.watch_seconds("settle_s"),
-                give_up_s=settings.watch_seconds("give_up_s"),
-                retry_s=settings.watch_seconds("retry_s"),
-            ),
-            report=lambda line: console.info(shown(line)),
-            refresh_retry_s=settings.watch_seconds("retry_s"),
-        )
+        scheduler = platform.feed_scheduler(report=lambda line: console.info(shown(line)))
         console.info(
-            f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "
+            f"running {len(scheduler.slots)} feed(s) and watching "
+            f"{platform.settings.input_dir}; "
             "stop with Ctrl-C or SIGTERM"
         )
         scheduler.run(stop)
@@ -113,15 +92,11 @@ def status(
 
     Exports hold every field of every feed, as --json does.
     """
-    from tradelake.jobs.feed_state import FeedStateStore, utc_now
-    from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.feed_state import utc_now
 
     with command(json, wide=wide) as console:
-        platform = open_platform(home)
-        states = FeedStateStore(platform.settings.state_dir)
         now = utc_now()
-        feeds = load_feeds(platform.settings)
-        rows = [_status_row(feed, states.load(feed.name), now) for feed in feeds]
+        rows = [_status_row(f, state, now) for f, state in open_platform(home).feed_states()]
         if json:
             console.emit_json(rows)
         elif not rows:
