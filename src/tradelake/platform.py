@@ -29,26 +29,29 @@ from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
-from tradelake.jobs import vision as vision_job
-from tradelake.jobs import vision_evaluate as vision_eval_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
-from tradelake.stream import lineage
+from tradelake.staging.validate import preload_contracts
 from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
+    from tradelake.jobs import vision as vision_job
+    from tradelake.jobs import vision_evaluate as vision_eval_job
+    from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
+    from tradelake.jobs.scheduler import FeedScheduler
     from tradelake.jobs.signal import SignalTrainReport
     from tradelake.ml.ensemble_settings import EnsembleSettings
     from tradelake.ml.model_registry import VersionInfo
     from tradelake.ml.signal_serving import SignalScorer
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
+    from tradelake.stream import lineage
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
     from tradelake.stream.runtime import StreamRuntime
@@ -76,8 +79,8 @@ class Platform:
     def __init__(self, settings: Settings, *, notify: Progress | None = None) -> None:
         self.settings = settings
         self.notify = notify
-        # Screenshots ingested in this process are scored by the configured [vision] model.
-        screens.use_model(settings.vision_model, settings.mlflow_tracking_uri)
+        # Screenshots are scored by the configured [vision] model, passed with each parse.
+        self.chart_model = screens.model_ref(settings.vision_model, settings.mlflow_tracking_uri)
         self._swept = False
 
     @classmethod
@@ -123,7 +126,9 @@ class Platform:
 
     @property
     def ingest_env(self) -> ingest_job.IngestEnv:
-        return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
+        return ingest_job.IngestEnv(
+            self.landing, self.staging, self.instruments, chart_model=self.chart_model
+        )
 
     def ingest(
         self,
@@ -171,6 +176,8 @@ class Platform:
         ingest: Callable[[list[Path]], list[ingest_job.FileResult]],
         stages: ingest_job.Stages | None,
     ) -> IngestReport:
+        if files:
+            preload_contracts()  # pandera loads beside the first parse, not before it
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
@@ -223,6 +230,42 @@ class Platform:
         if any(result.rows for result in results):
             self.refresh()
         return results
+
+    def feed_states(self) -> list[tuple[FeedConfig, FeedState]]:
+        """Each configured feed with its saved state (last run, errors, rows, next run)."""
+        from tradelake.jobs.feed_state import FeedStateStore
+
+        states = FeedStateStore(self.settings.state_dir)
+        return [(feed, states.load(feed.name)) for feed in self.feeds()]
+
+    def feed_scheduler(self, report: Progress) -> FeedScheduler:
+        """Every feed and ``[[jobs]]`` entry on its cron schedule plus the ``input/`` watcher,
+        under this home's write lock and refresh: what ``tradelake run`` (and a service
+        manager) runs until stopped. ``report`` gets one line per event."""
+        from tradelake.jobs.feed_state import FeedStateStore
+        from tradelake.jobs.scheduled import parse_jobs
+        from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+
+        settings = self.settings
+        settings.input_dir.mkdir(parents=True, exist_ok=True)
+        return FeedScheduler(
+            self.ingest_env,
+            self.feeds(),
+            FeedStateStore(settings.state_dir),
+            refresh=self.refresh,
+            writing=self.writing,
+            watch=WatchConfig(
+                settings.input_dir,
+                settings.atas_timezone,
+                settle_s=settings.watch_seconds("settle_s"),
+                give_up_s=settings.watch_seconds("give_up_s"),
+                retry_s=settings.watch_seconds("retry_s"),
+            ),
+            report=report,
+            refresh_retry_s=settings.watch_seconds("retry_s"),
+            jobs=parse_jobs(settings.raw.get("jobs", []) or []),
+            run_job=self.run_job,
+        )
 
     def refresh(self) -> RefreshResult:
         with self.writing():
@@ -396,10 +439,12 @@ class Platform:
 
     def chart_classifier(self) -> ChartClassifier:
         """The ``[vision] model`` classifier, loaded once per process (shared with ingest)."""
-        return screens.classifier()
+        return screens.classifier(self.chart_model)
 
     def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.classify_paths(self.chart_classifier(), paths)
 
     def evaluate_images(
@@ -409,12 +454,16 @@ class Platform:
         progress: Progress | None = None,
     ) -> vision_eval_job.FolderEvaluation:
         """Per-class P/R/F1, macro-F1, confusion matrix and ECE on a labelled folder."""
+        from tradelake.jobs import vision_evaluate as vision_eval_job
+
         return vision_eval_job.evaluate_folder(
             self.chart_classifier(), folder, labels_csv, progress
         )
 
     def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
         """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.similar_setups(self.chart_classifier(), self.features, image, k)
 
     def train_vision(
@@ -427,6 +476,8 @@ class Platform:
         progress: Progress | None = None,
     ) -> vision_job.TrainReport:
         """Train, evaluate, log to MLflow, register; promote only if it beats the champion."""
+        from tradelake.jobs import vision as vision_job
+
         return vision_job.train_and_publish(
             home=self.settings.home,
             tracking_uri=self.settings.mlflow_tracking_uri,
@@ -497,10 +548,14 @@ class Platform:
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
+        from tradelake.stream import lineage
+
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
 
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""
+        from tradelake.stream import lineage
+
         return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
 
     # -- signal ensemble (issue 13) ---------------------------------------------------------

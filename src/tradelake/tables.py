@@ -38,6 +38,11 @@ class TableSpec:
     (``date=YYYY-MM-DD``) for feeds pulled a day or less at a time, ``month``
     (``month=YYYY-MM``) for exports that span months, whose daily files would hold a few
     hundred rows each (see :meth:`partition_dir`).
+
+    ``renamed`` maps a column's former name to its name in ``content`` (``"vega"`` →
+    ``"vega_per_vol_pt"``): files staged before a rename keep the old name, and readers of
+    staged files (the feature store's views, :meth:`StagingWriter.read`) map it, so a rename
+    needs neither a replay nor a rewrite of staging. ``tradelake replay`` writes new names.
     """
 
     name: str
@@ -47,6 +52,7 @@ class TableSpec:
     hashed: tuple[str, ...] = field(default=())
     latest_name: str = ""
     partition: Literal["day", "month"] = "day"
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def latest(self) -> str:
@@ -125,7 +131,109 @@ ATAS_JOURNAL = TableSpec(
     partition="month",
 )
 
-TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (TRADES_RAW, ATAS_JOURNAL)}
+# Pulled feeds (choices documented in tradelake.sources.feed_tables) and chart screenshots.
+MACRO_RAW = TableSpec(
+    name="macro_raw",
+    content={
+        "series_id": pl.Utf8(),
+        "observation_date": pl.Date(),
+        "value": pl.Float64(),
+        "realtime_start": pl.Date(),
+        "realtime_end": pl.Date(),
+        "learned_ts": UTC_TS,
+    },
+    natural_key=("series_id", "observation_date", "realtime_start"),
+    date_column="learned_ts",
+    hashed=("value", "realtime_end"),
+)
+
+NEWS_RAW = TableSpec(
+    name="news_raw",
+    content={
+        "uuid": pl.Utf8(),
+        "headline": pl.Utf8(),
+        "body": pl.Utf8(),
+        "published": UTC_TS,
+        "sentiment": pl.Float64(),
+        "url": pl.Utf8(),
+        "tickers": pl.Utf8(),
+        "publisher": pl.Utf8(),
+        "feed": pl.Utf8(),
+    },
+    natural_key=("uuid",),
+    date_column="published",
+    hashed=("headline", "published"),
+)
+
+# Greek columns were named without their units until the table said which convention it uses.
+GREEK_COLUMNS_BEFORE_UNITS = {
+    "vega": "vega_per_vol_pt",
+    "theta": "theta_per_day",
+    "rho": "rho_per_rate_pt",
+}
+
+OPTIONS_RAW = TableSpec(
+    name="options_raw",
+    content={
+        "underlying": pl.Utf8(),
+        "symbol": pl.Utf8(),
+        "expiry": pl.Date(),
+        "strike": pl.Float64(),
+        "right": pl.Utf8(),
+        "bid": pl.Float64(),
+        "ask": pl.Float64(),
+        "last": pl.Float64(),
+        "volume": pl.Int64(),
+        "open_interest": pl.Int64(),
+        "underlying_price": pl.Float64(),
+        "quote_ts": UTC_TS,
+        "provider_iv": pl.Float64(),
+        "iv": pl.Float64(),
+        "delta": pl.Float64(),
+        "gamma": pl.Float64(),
+        "vega_per_vol_pt": pl.Float64(),
+        "theta_per_day": pl.Float64(),
+        "rho_per_rate_pt": pl.Float64(),
+        "iv_note": pl.Utf8(),
+    },
+    natural_key=("symbol", "quote_ts"),
+    date_column="quote_ts",
+    hashed=(
+        "bid",
+        "ask",
+        "last",
+        "volume",
+        "open_interest",
+        "underlying_price",
+        "provider_iv",
+    ),
+    renamed=GREEK_COLUMNS_BEFORE_UNITS,
+)
+
+EMBED_DIM = 128  # the chart model's embedding width (ml.vision.EMBED_DIM)
+IMG_SIGNALS = TableSpec(
+    name="img_signals",
+    content={
+        "frame_id": pl.Utf8(),
+        "device": pl.Utf8(),
+        "ts": UTC_TS,
+        "signal": pl.Utf8(),
+        "prob": pl.Float64(),
+        "probs": pl.Utf8(),
+        "embedding": pl.Array(pl.Float32(), EMBED_DIM),
+        "model_version": pl.Utf8(),
+    },
+    natural_key=("frame_id",),
+    date_column="ts",
+    hashed=("device", "ts", "signal", "prob", "probs", "model_version"),
+)
+
+# Every staged table, declared here: no module has to be imported first for staging, replay or
+# the feature store to know one (register_table stays for tests and extensions).
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (TRADES_RAW, ATAS_JOURNAL, MACRO_RAW, NEWS_RAW, OPTIONS_RAW, IMG_SIGNALS)
+}
 
 
 def register_table(spec: TableSpec) -> TableSpec:

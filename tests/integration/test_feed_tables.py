@@ -27,6 +27,7 @@ from tradelake.instruments import InstrumentTable
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
 from tradelake.landing import LandingStore
 from tradelake.sources.base import get_source
+from tradelake.sources.feed_tables import OPTIONS_RAW
 from tradelake.staging import StagingWriter
 
 DAY1 = datetime(2026, 11, 19, 14, 0, tzinfo=UTC)
@@ -168,6 +169,45 @@ def test_option_chains_are_priced_and_summarised_per_snapshot(lake: Home) -> Non
     )
     assert joined["atm_iv"].is_null().to_list() == [True, False, True]
     assert joined["underlying"].to_list() == ["AAPL", "AAPL", "MSFT"]
+
+
+def test_greek_columns_staged_under_their_old_names_are_read_under_the_new(lake: Home) -> None:
+    """Files staged before the greeks' columns carried their units (``vega``, ``theta``,
+    ``rho``) sit beside new ones; the feature store and ``staging.read`` map the old names."""
+    aapl, msft = feeds.chain("AAPL", 230.0), feeds.chain("MSFT", 420.0)
+    lake.land("tradier", "options:tradier", "aapl-1.json", feeds.tradier(aapl), DAY2)
+    expected = lake.env.staging.read("options_raw").select("symbol", "vega_per_vol_pt")
+    for path in lake.env.staging.files("options_raw"):  # as the previous release staged them
+        old = {new: old for old, new in OPTIONS_RAW.renamed.items()}
+        pl.read_parquet(path).rename(old).write_parquet(path)
+    lake.land(
+        "tradier", "options:tradier", "msft-1.json", feeds.tradier(msft, underlying="MSFT"), DAY2
+    )
+
+    lake.store.refresh(rebuild_all=True)
+    options = lake.store.table("options")
+
+    assert {"vega", "theta", "rho"}.isdisjoint(options.columns)
+    by_underlying = options.group_by("underlying").agg(pl.col("theta_per_day").is_not_null().sum())
+    priced_aapl = expected["vega_per_vol_pt"].is_not_null().sum()
+    assert priced_aapl > 100  # some deep in-the-money mids are below intrinsic: no greeks
+    assert dict(by_underlying.rows()) == {"AAPL": priced_aapl, "MSFT": len(msft) - 5}
+    old_rows = options.filter(pl.col("underlying") == "AAPL").select("symbol", "vega_per_vol_pt")
+    assert old_rows.sort("symbol").equals(expected.sort("symbol"))
+    staged = lake.env.staging.read("options_raw")
+    assert staged["vega_per_vol_pt"].null_count() == len(aapl) - 4 - priced_aapl + 1
+
+    # A corrected chain repeats keys: the latest rows become a ranked file. One the previous
+    # release wrote (old names) is rebuilt by the next refresh even though nothing changed.
+    corrected = feeds.tradier(aapl).replace(b'"volume": 0,', b'"volume": 1,')
+    lake.land("tradier", "options:tradier", "aapl-2.json", corrected, DAY2 + timedelta(hours=1))
+    lake.store.refresh()
+    (ranked,) = (lake.store.tables_dir / "options").glob("*.parquet")
+    pl.read_parquet(ranked).rename(old).write_parquet(ranked)
+    assert "vega" in lake.store.table("options").columns
+
+    lake.store.refresh()
+    assert "vega_per_vol_pt" in lake.store.table("options").columns
 
 
 def test_an_empty_lake_still_builds_every_market_table(lake: Home) -> None:

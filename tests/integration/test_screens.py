@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,14 +20,6 @@ from tradelake.jobs.vision import ingest_frame
 from tradelake.ml.charts import CLASSES
 from tradelake.ml.vision import WEIGHTS
 from tradelake.platform import Platform
-from tradelake.sources import screens
-
-
-@pytest.fixture(autouse=True)
-def _shipped_model() -> Iterator[None]:
-    """Tests that configure another model must not leak it into the next test."""
-    yield
-    screens.use_model(None)
 
 
 def _signals(platform: Platform) -> pl.DataFrame:
@@ -142,6 +133,27 @@ def test_configured_model_scores_and_a_missing_one_fails_per_file(
     (result,) = Platform.open(home).ingest([other]).files
     assert result.status == "error" and "no checkpoint at" in (result.error or "")
     assert str(home / "models" / "gone.pt") in (result.error or "")
+
+
+def test_each_platform_scores_with_its_own_model(home: Path, tmp_path: Path) -> None:
+    """The chart model travels with each parse: opening a second data home (another model) in
+    the same process does not change which model the first one uses."""
+    (home / "models").mkdir()
+    (home / "models" / "mine.pt").write_bytes(WEIGHTS.read_bytes())
+    (home / "tradelake.toml").write_text('[vision]\nmodel = "models/mine.pt"\n')
+    other_home = tmp_path / "other-home"
+    other_home.mkdir()
+    (other_home / "tradelake.toml").write_text('[vision]\nmodel = "models/gone.pt"\n')
+    shot = tmp_path / "one.png"
+    shot.write_bytes(chart_png("double_bottom", 3))
+
+    mine = Platform.open(home)
+    gone = Platform.open(other_home)  # opened last: a process-global model would be this one
+
+    assert mine.ingest([shot]).ok
+    assert _signals(mine)["model_version"][0].startswith("1.0.0+")
+    (failed,) = gone.ingest([shot]).files
+    assert failed.status == "error" and "no checkpoint at" in (failed.error or "")
 
 
 def test_similar_searches_only_the_current_models_embeddings(home: Path, tmp_path: Path) -> None:

@@ -55,11 +55,11 @@ def test_greeks_use_the_desk_units_and_satisfy_parity() -> None:
     row = frame.filter(pl.col("symbol") == "AAPL270115C00230000").row(0, named=True)
     t = feeds.years_to(row["expiry"])
     bump = price(230.0, 230.0, t, 0.04, row["iv"] + 0.01) - price(230.0, 230.0, t, 0.04, row["iv"])
-    assert row["vega"] == pytest.approx(float(bump), rel=0.02)  # per vol point
+    assert row["vega_per_vol_pt"] == pytest.approx(float(bump), rel=0.02)  # per vol point
     day = price(230.0, 230.0, t - 1 / 365, 0.04, row["iv"]) - price(
         230.0, 230.0, t, 0.04, row["iv"]
     )
-    assert row["theta"] == pytest.approx(float(day), rel=0.02)  # per calendar day
+    assert row["theta_per_day"] == pytest.approx(float(day), rel=0.02)  # per calendar day
     sd = row["iv"] * math.sqrt(t)
     d1 = (math.log(230.0 / 230.0) + (0.04 + row["iv"] ** 2 / 2) * t) / sd
     assert row["delta"] == pytest.approx(0.5 * (1 + math.erf(d1 / math.sqrt(2))), abs=1e-9)

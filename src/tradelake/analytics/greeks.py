@@ -11,7 +11,10 @@ Two models, chosen by ``model``:
 Units a caller may rely on: ``T`` in years, ``r``, ``q`` and ``sigma`` as annual decimals
 (0.2 = 20 %), prices in the underlying's currency. Greeks are plain partial derivatives:
 ``vega`` per 1.00 of volatility (divide by 100 for "per vol point"), ``rho`` per 1.00 of rate,
-``theta`` per year of calendar time, ``-dV/dT`` (divide by 365 for "per day"). For Black-76,
+``theta`` per year of calendar time, ``-dV/dT`` (divide by 365 for "per day"). The
+``options`` table stores the desk's units instead, under names that say so
+(``vega_per_vol_pt``, ``theta_per_day``, ``rho_per_rate_pt``: :mod:`tradelake.sources.options`).
+For Black-76,
 ``delta`` and ``gamma`` are with respect to the futures price and ``rho`` holds ``F`` fixed.
 
 Implied volatility works on Black's normalised price (Jäckel 2015, "Let's Be Rational",
@@ -487,13 +490,25 @@ def _inverse_table() -> _Table:
     return _Table(coef.reshape(-1, 4), p0, dp, rows, w0, dw, cols)
 
 
+def _asinh(z: FloatArray) -> FloatArray:
+    """asinh as ``sign(z)·ln(|z| + sqrt(z² + 1))``: half of ``np.arcsinh``'s CPU time (0.44
+    against 0.91 ms per 32k block, measured).
+
+    Only a table coordinate: its last-bit error moves the interpolated guess, never the root
+    (the Householder step and its acceptance test decide that). |z| stays below ~150 here
+    (ln beta and ln cgap are above ln 1e-300), so z² cannot overflow.
+    """
+    a = np.abs(z)
+    return np.copysign(np.log(a + np.sqrt(a * a + 1.0)), z)
+
+
 def _table_guess(
     x: FloatArray, ln_beta: FloatArray, ln_cgap: FloatArray
 ) -> tuple[FloatArray, NDArray[np.bool_]]:
     """Interpolated root and whether (x, beta) lies on the grid (else the guess is clamped)."""
     tab = _inverse_table()
     fi = np.log(np.maximum(-x, 1e-7)) * (1.0 / tab.dp) - tab.p0 / tab.dp
-    fj = np.arcsinh((ln_beta - ln_cgap) * (1.0 / _KAPPA)) * (1.0 / tab.dw) - tab.w0 / tab.dw
+    fj = _asinh((ln_beta - ln_cgap) * (1.0 / _KAPPA)) * (1.0 / tab.dw) - tab.w0 / tab.dw
     inside = (fi <= tab.rows - 1) & (fj >= 0) & (fj <= tab.cols - 1)
     fi = np.clip(fi, 0.0, tab.rows - 1.000001)
     fj = np.clip(fj, 0.0, tab.cols - 1.000001)
@@ -501,6 +516,8 @@ def _table_guess(
     j = fj.astype(np.intp)
     u = fi - i
     v = fj - j
+    # One gather of a 32-byte row per option (one cache line): measured 0.59 ms per 32k block
+    # against 0.68-0.76 ms for four gathers from one contiguous array per coefficient.
     c = tab.coef.take(i * (tab.cols - 1) + j, axis=0)
     return np.exp(c[:, 0] + v * c[:, 1] + u * (c[:, 2] + v * c[:, 3])), inside
 

@@ -67,38 +67,13 @@ def run(home: HomeOpt = None) -> None:
 
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
-    from tradelake.jobs.feed_state import FeedStateStore
-    from tradelake.jobs.feeds import load_feeds
-    from tradelake.jobs.scheduled import parse_jobs
-    from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
-
     with command(False) as console:
         platform = open_platform(home)
-        settings = platform.settings
-        feeds = load_feeds(settings)
-        jobs = parse_jobs(settings.raw.get("jobs", []) or [])
-        settings.input_dir.mkdir(parents=True, exist_ok=True)
         stop = stop_on_signals()
-        scheduler = FeedScheduler(
-            platform.ingest_env,
-            feeds,
-            FeedStateStore(settings.state_dir),
-            refresh=platform.refresh,
-            writing=platform.writing,
-            watch=WatchConfig(
-                settings.input_dir,
-                settings.atas_timezone,
-                settle_s=settings.watch_seconds("settle_s"),
-                give_up_s=settings.watch_seconds("give_up_s"),
-                retry_s=settings.watch_seconds("retry_s"),
-            ),
-            report=lambda line: console.info(shown(line)),
-            refresh_retry_s=settings.watch_seconds("retry_s"),
-            jobs=jobs,
-            run_job=platform.run_job,
-        )
+        scheduler = platform.feed_scheduler(report=lambda line: console.info(shown(line)))
         console.info(
-            f"running {len(feeds)} feed(s), {len(jobs)} job(s) and watching {settings.input_dir}; "
+            f"running {len(scheduler.slots)} feed(s), {len(scheduler.job_slots)} job(s) and "
+            f"watching {platform.settings.input_dir}; "
             "stop with Ctrl-C or SIGTERM"
         )
         scheduler.run(stop)
@@ -117,15 +92,11 @@ def status(
 
     Exports hold every field of every feed, as --json does.
     """
-    from tradelake.jobs.feed_state import FeedStateStore, utc_now
-    from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.feed_state import utc_now
 
     with command(json, wide=wide) as console:
-        platform = open_platform(home)
-        states = FeedStateStore(platform.settings.state_dir)
         now = utc_now()
-        feeds = load_feeds(platform.settings)
-        rows = [_status_row(feed, states.load(feed.name), now) for feed in feeds]
+        rows = [_status_row(f, state, now) for f, state in open_platform(home).feed_states()]
         if json:
             console.emit_json(rows)
         elif not rows:

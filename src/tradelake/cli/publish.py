@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
 from tradelake.cli.common import HomeOpt, JsonOpt, command, open_platform
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from tradelake.publish import PublishReport
 
 
@@ -62,6 +63,8 @@ def publish(
 
 
 def _summary(report: PublishReport) -> pl.DataFrame:
+    import polars as pl  # here: `tradelake --help` must not load the data stack
+
     return pl.DataFrame(
         [
             {

@@ -167,9 +167,33 @@ def staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
         return empty_rows_sql({**spec.schema, "_file": pl.Utf8()})
     columns = ", ".join(f'CAST("{c}" AS {duckdb_type(t)}) AS "{c}"' for c, t in spec.schema.items())
     paths = ", ".join(sql_text(f) for f in sorted(files))
+    if spec.renamed:
+        return _renamed_rows_sql(spec, paths)
     return (
         f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
         "hive_partitioning = false)"
+    )
+
+
+def _renamed_rows_sql(spec: TableSpec, paths: str) -> str:
+    """Staged rows where older files may carry a column's former name (``spec.renamed``).
+
+    ``UNION ALL BY NAME`` with an empty row of every old and new name makes both exist whatever
+    mix of files is read; each new column is then the new value, else the old one.
+    """
+    former = {new: old for old, new in spec.renamed.items()}
+    names = {**spec.schema, **{old: spec.schema[new] for old, new in spec.renamed.items()}}
+    empty = ", ".join(f'CAST(NULL AS {duckdb_type(t)}) AS "{c}"' for c, t in names.items())
+
+    def pick(column: str, dtype: pl.DataType) -> str:
+        value = f'COALESCE("{column}", "{former[column]}")' if column in former else f'"{column}"'
+        return f'CAST({value} AS {duckdb_type(dtype)}) AS "{column}"'
+
+    columns = ", ".join(pick(c, t) for c, t in spec.schema.items())
+    return (
+        f"SELECT {columns}, filename AS _file FROM (SELECT {empty}, NULL::VARCHAR AS filename "
+        "WHERE false UNION ALL BY NAME SELECT * FROM read_parquet("
+        f"[{paths}], filename = true, hive_partitioning = false, union_by_name = true))"
     )
 
 

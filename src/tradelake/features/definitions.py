@@ -114,21 +114,48 @@ Builder = Callable[[BuildContext], None]
 
 @dataclass(frozen=True)
 class FeatureDef:
-    """A derived table: its name, the staged tables it depends on, and its builder."""
+    """A derived table: its name, the staged tables it depends on, and its builder.
+
+    ``reads`` names the definitions whose tables the builder reads (``ctx.table``): they run
+    first. ``sql`` says the builder queries DuckDB, which waits for staging writes still in
+    flight; builders that compute from staged frames run before those, while the writes finish.
+    """
 
     name: str
     depends_on: frozenset[str]
     build: Builder
+    reads: frozenset[str] = frozenset()
+    sql: bool = False
 
 
 DEFINITIONS: list[FeatureDef] = []
 
 
-def feature(name: str, *, depends_on: tuple[str, ...]) -> Callable[[Builder], Builder]:
-    """Register ``build`` as the builder of feature table ``name``."""
+def feature(
+    name: str, *, depends_on: tuple[str, ...], reads: tuple[str, ...] = (), sql: bool = False
+) -> Callable[[Builder], Builder]:
+    """Register ``build`` as the builder of feature table ``name`` (see :class:`FeatureDef`)."""
 
     def decorate(build: Builder) -> Builder:
-        DEFINITIONS.append(FeatureDef(name, frozenset(depends_on), build))
+        DEFINITIONS.append(FeatureDef(name, frozenset(depends_on), build, frozenset(reads), sql))
         return build
 
     return decorate
+
+
+def build_order(definitions: Sequence[FeatureDef]) -> list[FeatureDef]:
+    """Every definition after the ones it ``reads``; among those ready, frame builders before
+    SQL builders, then by name: the order never depends on which module was imported first."""
+    known = {d.name for d in definitions}
+    missing = sorted(r for d in definitions for r in d.reads if r not in known)
+    if missing:
+        raise FeatureStoreError(f"feature builders read unregistered definitions {missing}")
+    done: list[FeatureDef] = []
+    left = sorted(definitions, key=lambda d: (d.sql, d.name))
+    while left:
+        ready = next((d for d in left if d.reads <= {x.name for x in done}), None)
+        if ready is None:
+            raise FeatureStoreError(f"feature builders read each other in a cycle: {left}")
+        done.append(ready)
+        left.remove(ready)
+    return done

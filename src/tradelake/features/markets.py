@@ -26,7 +26,6 @@ from typing import Literal
 import duckdb
 import polars as pl
 
-import tradelake.sources.feed_tables  # noqa: F401  (registers macro_raw, news_raw, options_raw)
 from tradelake.errors import FeatureStoreError
 from tradelake.features.definitions import BuildContext, feature
 from tradelake.features.option_chain import chain_features
@@ -36,7 +35,7 @@ Source = duckdb.DuckDBPyConnection | FeatureStore
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-@feature("macro_latest", depends_on=("macro_raw",))
+@feature("macro_latest", depends_on=("macro_raw",), sql=True)
 def build_macro_latest(ctx: BuildContext) -> None:
     ctx.replace(
         "macro_latest",
@@ -48,7 +47,7 @@ def build_macro_latest(ctx: BuildContext) -> None:
     )
 
 
-@feature("news_sentiment_daily", depends_on=("news_raw",))
+@feature("news_sentiment_daily", depends_on=("news_raw",), sql=True)
 def build_news_sentiment_daily(ctx: BuildContext) -> None:
     ctx.replace(
         "news_sentiment_daily",
@@ -66,7 +65,7 @@ def build_news_sentiment_daily(ctx: BuildContext) -> None:
     )
 
 
-@feature("option_chain_features", depends_on=("options_raw",))
+@feature("option_chain_features", depends_on=("options_raw",), sql=True)
 def build_option_chain_features(ctx: BuildContext) -> None:
     quotes = ctx.frame(
         'SELECT underlying, quote_ts, expiry, strike, "right", volume, open_interest, '

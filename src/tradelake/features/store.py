@@ -38,7 +38,7 @@ from tradelake.errors import FeatureStoreError
 from tradelake.features import catalog
 from tradelake.features.analyst import check_read_only
 from tradelake.features.catalog import Catalog, Relation
-from tradelake.features.definitions import DEFINITIONS, BuildContext
+from tradelake.features.definitions import DEFINITIONS, BuildContext, build_order
 from tradelake.instruments import InstrumentTable
 from tradelake.staging import StagingWriter
 from tradelake.staging.recent import PENDING, current_stamp, file_stamp
@@ -252,7 +252,8 @@ class FeatureStore:
             plan.files[spec.name] = files
             plan.loaded += len(fresh)
             plan.removed += len(removed)
-            if fresh or removed or rebuild_all or kind is None:
+            stale = _written_before_rename(transaction.relations.catalog, spec)
+            if fresh or removed or rebuild_all or kind is None or stale:
                 plan.changed.append(spec.name)
                 kind = "VIEW" if self._keys_unique(spec, files) else "TABLE"
             plan.kinds[spec.name] = kind
@@ -305,7 +306,7 @@ class FeatureStore:
                 partial(self._read_staged, views),
             )
             try:
-                for definition in DEFINITIONS:
+                for definition in build_order(DEFINITIONS):
                     if changed.intersection(definition.depends_on):
                         definition.build(context)
                         rebuilt.append(definition.name)
@@ -341,6 +342,19 @@ class FeatureStore:
         schema = TABLES[table].schema
         frame = self.staging.read_files(views[table], columns)
         return frame.select([pl.col(c).cast(schema[c]) for c in columns])
+
+
+def _written_before_rename(working: catalog.Catalog, spec: TableSpec) -> bool:
+    """Whether ``main.<latest>`` is a ranked file still using a column's former name
+    (``TableSpec.renamed``): it is rebuilt under the new names, changed or not."""
+    relation = working.relations.get(("main", spec.latest))
+    if not spec.renamed or relation is None or relation.kind != "parquet" or not relation.file:
+        return False
+    try:
+        columns = pl.read_parquet_schema(relation.file)
+    except (OSError, pl.exceptions.PolarsError):
+        return False
+    return not set(spec.renamed).isdisjoint(columns)
 
 
 def _stamps(spec: TableSpec, files: list[str]) -> dict[str, str]:

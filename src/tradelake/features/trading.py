@@ -25,7 +25,9 @@ def build_round_trips(ctx: BuildContext) -> None:
     ctx.replace("journal_stats", statistics)
 
 
-@feature("journal_reconciliation", depends_on=("trades_raw", "atas_journal"))
+@feature(
+    "journal_reconciliation", depends_on=("trades_raw", "atas_journal"), reads=("round_trips",)
+)
 def build_reconciliation(ctx: BuildContext) -> None:
     trips = ctx.table("round_trips")
     journal = ctx.latest("atas_journal")

@@ -220,9 +220,11 @@ class FeedConfig:
             return PagePaginator(size)
         return NextLinkPaginator() if paging == "link" else SinglePage()
 
-    def options_json(self) -> str:
-        """The parse options as recorded in landing attributes (stable text for replay)."""
-        return json.dumps(dict(self.options), sort_keys=True, default=str)
+    def options_json(self, options: Mapping[str, Any] | None = None) -> str:
+        """The parse options as recorded in landing attributes (stable text for replay);
+        ``options`` replaces the feed's own when a page needed lookups (jobs.provider_lookups)."""
+        chosen = self.options if options is None else options
+        return json.dumps(dict(chosen), sort_keys=True, default=str)
 
     def next_run(self, after: datetime) -> datetime:
         """The first cron fire strictly after ``after``, read in ``schedule_timezone``, in UTC."""

@@ -23,7 +23,13 @@ from tradelake.errors import SourceFormatError, TradelakeError
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingObject, LandingStore
-from tradelake.sources.base import ParseContext, SourceDef, accepted_suffixes, source_for_path
+from tradelake.sources.base import (
+    ModelRef,
+    ParseContext,
+    SourceDef,
+    accepted_suffixes,
+    source_for_path,
+)
 from tradelake.staging import StageResult, StagingWriter
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.validate import validate_frame
@@ -73,6 +79,7 @@ class IngestEnv:
     landing: LandingStore
     staging: StagingWriter
     instruments: InstrumentTable
+    chart_model: ModelRef = field(default_factory=ModelRef)  # scores screenshots
 
 
 def ingest_paths(
@@ -181,7 +188,9 @@ def process_object(
         def stage_early(table: str, frame: pl.DataFrame, quarantine: Quarantine) -> None:
             early[table] = pool.submit(_stage_table, env, obj, table, frame, quarantine)
 
-        context = replace(parse_context(obj, env.instruments), table_ready=stage_early)
+        context = replace(
+            parse_context(obj, env.instruments, env.chart_model), table_ready=stage_early
+        )
         if stages:
             stages(f"parsing {obj.original_name}", PARSE_AT)
         try:
@@ -245,14 +254,18 @@ def _stage_table(
     return staged
 
 
-def parse_context(obj: LandingObject, instruments: InstrumentTable) -> ParseContext:
-    """Rebuild the parse settings recorded with the object when it landed (replay-safe)."""
+def parse_context(
+    obj: LandingObject, instruments: InstrumentTable, chart_model: ModelRef | None = None
+) -> ParseContext:
+    """Rebuild the parse settings recorded with the object when it landed (replay-safe); the
+    chart model is the caller's (replay re-scores screenshots with the one configured now)."""
     return ParseContext(
         timezone=obj.attributes.get("timezone", "UTC"),
         instruments=instruments,
         source=obj.source,
         options=json.loads(obj.attributes.get("options", "{}")),
         ingest_ts=obj.ingest_ts,
+        chart_model=chart_model or ModelRef(),
     )
 
 

@@ -24,9 +24,10 @@ import logging
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 import polars as pl
@@ -36,6 +37,7 @@ from tradelake.errors import TerminalFeedError, TradelakeError
 from tradelake.jobs.feed_state import FeedState, FeedStateStore, utc_now
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
+from tradelake.jobs.provider_lookups import page_options
 from tradelake.redaction import redact
 from tradelake.sources.base import SourceDef, get_source
 from tradelake.sources.http import (
@@ -244,7 +246,8 @@ def _pull_pages(
             result.status = "not_modified"
             break
         validators = validators or page.validators
-        staged = _land_and_stage(env, feed, parser, page, result)
+        options = page_options(feed, client, page)
+        staged = _land_and_stage(env, feed, parser, page, result, options)
         if staged.status == "error":
             result.rejected.append(staged.error or "rejected by the parser")
             continue
@@ -275,13 +278,19 @@ def _parser(feed: FeedConfig) -> SourceDef:
 
 
 def _land_and_stage(
-    env: IngestEnv, feed: FeedConfig, parser: SourceDef, page: Fetched, result: PullResult
+    env: IngestEnv,
+    feed: FeedConfig,
+    parser: SourceDef,
+    page: Fetched,
+    result: PullResult,
+    options: Mapping[str, Any],
 ) -> FileResult:
+    """Land the page with the options it is parsed with (the feed's plus provider lookups)."""
     attributes = {
         "feed": feed.name,
         "kind": feed.kind,
         "url": redact(page.url),
-        "options": feed.options_json(),
+        "options": feed.options_json(options),
     }
     if "timezone" in feed.options:
         attributes["timezone"] = str(feed.options["timezone"])

@@ -64,7 +64,7 @@ def replay(
         raise LandingIntegrityError(check)
     _remove_abandoned(staging_path, features)
     fresh_root = staging_path.with_name(f"{staging_path.name}.{uuid.uuid4().hex[:12]}")
-    fresh_env = IngestEnv(env.landing, StagingWriter(fresh_root), env.instruments)
+    fresh_env = IngestEnv(env.landing, StagingWriter(fresh_root), env.instruments, env.chart_model)
     results = []
     try:
         for obj in check.rows:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import fsspec
-
 from tradelake.errors import LandingError
 from tradelake.landing.backend import register_backend
 
@@ -23,6 +21,8 @@ class FsspecBackend:
     def __init__(self, url: str, storage_options: dict[str, Any]) -> None:
         self.url = url.rstrip("/")
         protocol = url.split("://", 1)[0]
+        import fsspec  # here, not at module import: a local landing zone never needs it
+
         try:
             self.fs = fsspec.filesystem(protocol, **storage_options)
         except ImportError as exc:

@@ -24,13 +24,24 @@ TableReady = Callable[[str, pl.DataFrame, Quarantine], None]
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """Which chart-model checkpoint scores screenshots: ``source`` None is the shipped one, else
+    a ``.pt`` path or an MLflow URI (``models:/name@champion``) read with ``tracking_uri``."""
+
+    source: str | None = None
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class ParseContext:
     """What a parser may need beyond the bytes.
 
     ``timezone`` is the producer's local zone (ATAS exports); ``source`` is the landing source
     the rows will be tagged with (e.g. ``rss:fed-press``); ``options`` are the feed's
     kind-specific settings from ``[[feeds]]`` (column mappings, series ids, ...); ``ingest_ts``
-    is when the landing object was written (when we learned its content).
+    is when the landing object was written (when we learned its content); ``chart_model`` is
+    the checkpoint that scores screenshots (the caller's ``[vision] model``, passed in, never
+    process-global state).
 
     ``table_ready``, when set, is called (from any thread) with a table's final frame and
     quarantine as soon as the parser has them, before it returns: the ingest job starts
@@ -45,6 +56,7 @@ class ParseContext:
     options: Mapping[str, Any] = field(default_factory=dict)
     ingest_ts: datetime | None = None
     table_ready: TableReady | None = None
+    chart_model: ModelRef = field(default_factory=ModelRef)
 
     def hand_over(self, table: str, frame: pl.DataFrame, quarantine: Quarantine) -> None:
         """Tell the caller that ``table`` is final (a no-op without ``table_ready``)."""

@@ -1,7 +1,7 @@
 """Table contracts of the pulled feeds: macro series, scored news and option quotes.
 
-Registered with :func:`tradelake.tables.register_table` at import, so importing any feed parser
-makes the staging writer and the feature store aware of these tables. The record tags of
+Declared in :mod:`tradelake.tables` with every other contract (nothing needs importing for
+staging or the feature store to know them); re-exported here beside the choices. The record tags of
 DESIGN §3 (``source``, ``ingest_ts``, ``version``, ``landing_id``) are added by ``TableSpec``.
 
 Choices a caller may rely on:
@@ -23,92 +23,22 @@ Choices a caller may rely on:
 - ``options_raw``: ``symbol`` is the compact OCC symbol; ``quote_ts`` the snapshot time shared
   by a whole chain. Our ``iv`` (annual fraction) and greeks are computed at parse time (the
   quote and the model inputs are in the same payload, and the stream path gets them too) in
-  the providers' units: ``vega`` per vol point, ``theta`` per calendar day, ``rho`` per rate
-  point. They and ``iv_note`` are excluded from the version hash, so a new greeks library
-  never re-versions old quotes. Its latest table is ``options``.
+  the providers' units, which the column names carry: ``vega_per_vol_pt`` (price change for
+  +0.01 of vol), ``theta_per_day`` (per calendar day), ``rho_per_rate_pt`` (per +0.01 of
+  rate); ``delta`` and ``gamma`` per 1.00 of the underlying. The Python API
+  (:mod:`tradelake.analytics.greeks`) returns plain derivatives instead: per 1.00 of vol and
+  rate, theta per year. Staged files from before the rename say ``vega``, ``theta``, ``rho``
+  (``renamed`` maps them). The greeks and ``iv_note`` are excluded from the version hash, so
+  a new greeks library never re-versions old quotes. Its latest table is ``options``.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from tradelake.tables import UTC_TS, TableSpec, register_table
+from tradelake.tables import MACRO_RAW, NEWS_RAW, OPTIONS_RAW, TableSpec
 
-MACRO_RAW = register_table(
-    TableSpec(
-        name="macro_raw",
-        content={
-            "series_id": pl.Utf8(),
-            "observation_date": pl.Date(),
-            "value": pl.Float64(),
-            "realtime_start": pl.Date(),
-            "realtime_end": pl.Date(),
-            "learned_ts": UTC_TS,
-        },
-        natural_key=("series_id", "observation_date", "realtime_start"),
-        date_column="learned_ts",
-        hashed=("value", "realtime_end"),
-    )
-)
-
-NEWS_RAW = register_table(
-    TableSpec(
-        name="news_raw",
-        content={
-            "uuid": pl.Utf8(),
-            "headline": pl.Utf8(),
-            "body": pl.Utf8(),
-            "published": UTC_TS,
-            "sentiment": pl.Float64(),
-            "url": pl.Utf8(),
-            "tickers": pl.Utf8(),
-            "publisher": pl.Utf8(),
-            "feed": pl.Utf8(),
-        },
-        natural_key=("uuid",),
-        date_column="published",
-        hashed=("headline", "published"),
-    )
-)
-
-OPTIONS_RAW = register_table(
-    TableSpec(
-        name="options_raw",
-        content={
-            "underlying": pl.Utf8(),
-            "symbol": pl.Utf8(),
-            "expiry": pl.Date(),
-            "strike": pl.Float64(),
-            "right": pl.Utf8(),
-            "bid": pl.Float64(),
-            "ask": pl.Float64(),
-            "last": pl.Float64(),
-            "volume": pl.Int64(),
-            "open_interest": pl.Int64(),
-            "underlying_price": pl.Float64(),
-            "quote_ts": UTC_TS,
-            "provider_iv": pl.Float64(),
-            "iv": pl.Float64(),
-            "delta": pl.Float64(),
-            "gamma": pl.Float64(),
-            "vega": pl.Float64(),
-            "theta": pl.Float64(),
-            "rho": pl.Float64(),
-            "iv_note": pl.Utf8(),
-        },
-        natural_key=("symbol", "quote_ts"),
-        date_column="quote_ts",
-        hashed=(
-            "bid",
-            "ask",
-            "last",
-            "volume",
-            "open_interest",
-            "underlying_price",
-            "provider_iv",
-        ),
-    )
-)
+__all__ = ["FEED_TABLES", "MACRO_RAW", "NEWS_RAW", "OPTIONS_RAW", "empty_frame"]
 
 FEED_TABLES: tuple[TableSpec, ...] = (MACRO_RAW, NEWS_RAW, OPTIONS_RAW)
 

@@ -10,7 +10,12 @@ Producer facts this module relies on:
 - Atom (RFC 4287): ``entry`` with ``id``, ``title``, ``link rel="alternate" href`` (a link with
   no ``rel`` is alternate), ``published``/``updated`` (RFC 3339), ``summary``/``content``.
 - Finnhub ``/company-news``: a JSON list of ``{category, datetime (epoch s), headline, id,
-  image, related, source, summary, url}``; ``related`` is the ticker(s).
+  image, related, source, summary, url}``; ``related`` is the ticker(s). ``url`` is usually
+  Finnhub's redirect (``https://finnhub.io/api/news?id=...``), which the pull job resolves to
+  the article (:mod:`tradelake.jobs.provider_lookups`) and records in the option
+  ``resolved_urls`` (redirect → article), so the story merges with other feeds' copies.
+- Google News RSS titles its channel ``"..." - Google News`` and names the real publisher in
+  each item's ``<source url="...">Reuters</source>`` (RSS 2.0's ``source`` element).
 - NewsAPI ``/v2/everything``: ``{"status": "ok", "totalResults", "articles": [{"source": {"id",
   "name"}, "author", "title", "description", "url", "urlToImage", "publishedAt", "content"}]}``;
   ``content`` is cut at 200 characters with a ``[+N chars]`` marker; ``status: "error"`` carries
@@ -37,13 +42,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from tradelake.errors import SourceFormatError
-from tradelake.ml.sentiment import sentiment_model
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.sources.feed_tables import NEWS_RAW
 from tradelake.sources.news_items import (
     epoch_time,
     iso_time,
     plain_text,
+    publisher_name,
     rfc822_time,
     story_uuid,
     ticker_list,
@@ -88,6 +93,7 @@ def parse_finnhub(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
         raise _format_error(name, ctx, f"is Finnhub error: {body['error']}")
     if not isinstance(body, list):
         raise _format_error(name, ctx, "is not a JSON list of news items")
+    resolved = ctx.options.get("resolved_urls") or {}
     items = [
         {
             "guid": f"finnhub:{a['id']}" if a.get("id") is not None else None,
@@ -95,7 +101,7 @@ def parse_finnhub(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
             "body": a.get("summary"),
             "published": epoch_time(a.get("datetime")),
             "published__text": _text(a.get("datetime")),
-            "url": a.get("url"),
+            "url": resolved.get(a.get("url"), a.get("url")),
             "tickers": ticker_list(a.get("related")) or _feed_tickers(ctx),
             "publisher": a.get("source"),
         }
@@ -153,10 +159,18 @@ def _rss_items(root: ET.Element, ctx: ParseContext) -> list[Item]:
                 "published__text": stamp_text,
                 "url": link,
                 "tickers": _feed_tickers(ctx),
-                "publisher": _child_text(channel, "title"),
+                "publisher": _item_source(node) or _child_text(channel, "title"),
             }
         )
     return _unique_guids(items)
+
+
+def _item_source(item: ET.Element) -> str | None:
+    """RSS 2.0 ``<source url="...">Name</source>``: the item's own publisher (Google News)."""
+    node = _child(item, "source")
+    if node is None:
+        return None
+    return "".join(node.itertext()).strip() or node.get("url")
 
 
 def _atom_items(root: ET.Element, ctx: ParseContext) -> list[Item]:
@@ -204,6 +218,8 @@ def _finish(
     quarantine = Quarantine(NEWS_RAW.name)
     headlines = [plain_text(i["headline"]) for i in items]
     bodies = [plain_text(i["body"]) for i in items]
+    from tradelake.ml.sentiment import sentiment_model  # the lexicon loads only for news
+
     model = sentiment_model(str(ctx.options.get("sentiment_model", "lexicon")))
     texts = [". ".join(t for t in (h, b) if t) for h, b in zip(headlines, bodies, strict=True)]
     scores = model.score(texts).tolist() if texts else []
@@ -221,7 +237,7 @@ def _finish(
             "sentiment": scores,
             "url": [i["url"] for i in items],
             "tickers": [i["tickers"] for i in items],
-            "publisher": [i["publisher"] for i in items],
+            "publisher": [publisher_name(i["publisher"], i["url"]) for i in items],
             "feed": [feed] * len(items),
         },
         schema={**NEWS_RAW.content, f"published{TEXT_SUFFIX}": pl.Utf8},

@@ -147,3 +147,42 @@ def ticker_list(value: object) -> str | None:
     items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
     tickers = sorted({str(t).strip().upper() for t in items if str(t).strip()})
     return ",".join(tickers) or None
+
+
+# Aggregators name themselves where the publisher belongs (Google News RSS channels are titled
+# '"AAPL" - Google News'; Finnhub's links all point at finnhub.io): never a story's publisher.
+AGGREGATOR_NAMES = ("google news",)
+AGGREGATOR_HOSTS = frozenset({"news.google.com", "finnhub.io"})
+_DOMAIN = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+(?:[/:?#]\S*)?$", re.IGNORECASE)
+
+
+def site_name(url: str | None) -> str | None:
+    """``reuters.com`` from ``https://www.reuters.com/markets/...`` (or from a bare domain)."""
+    text = (url or "").strip()
+    if not text:
+        return None
+    if "://" not in text:
+        text = f"https://{text}"
+    host = (urlsplit(text).hostname or "").lower().removeprefix("www.")
+    return host or None
+
+
+def publisher_name(name: str | None, url: str | None) -> str | None:
+    """The story's publisher: the producer's name unless it is a URL or an aggregator.
+
+    A URL or bare domain as the name becomes its site (``reuters.com``); an aggregator's name
+    (``Google News``) or host falls back to the site of the story's ``url``; None when the only
+    candidate left is an aggregator (a Finnhub link that could not be resolved).
+    """
+    text = " ".join((name or "").split())
+    if text.lower().startswith(("http://", "https://")) or _DOMAIN.match(text):
+        text = site_name(text) or ""
+    if text and not _is_aggregator(text):
+        return text
+    site = site_name(url)
+    return site if site and not _is_aggregator(site) else None
+
+
+def _is_aggregator(text: str) -> bool:
+    folded = text.casefold()
+    return folded in AGGREGATOR_HOSTS or any(name in folded for name in AGGREGATOR_NAMES)

@@ -6,7 +6,11 @@ symbol (:mod:`tradelake.sources.occ`) and the snapshot's ``quote_ts``:
 - **Tradier** ``/v1/markets/options/chains``: ``{"options": {"option": [...]}}``; ``option`` is
   a bare object when the chain has one contract and ``"options": null`` when it has none.
   ``bid_date``/``ask_date``/``trade_date`` are epoch milliseconds; ``greeks.mid_iv`` is a
-  fraction. The response has no snapshot time and no underlying price.
+  fraction. The response has no snapshot time and no underlying price: the feed option
+  ``underlying_price`` sets one, or with ``underlying_quote = true`` the pull job asks Tradier's
+  ``/v1/markets/quotes?symbols=X`` (``{"quotes": {"quote": {..., "last", "bid", "ask"}}}``,
+  ``quote`` a list for several symbols) and records its price in that option
+  (:func:`tradier_quote_price`, :mod:`tradelake.jobs.provider_lookups`).
 - **CBOE delayed quotes** ``{"timestamp": "...", "data": {"symbol": "_SPX", "current_price",
   "options": [{"option": "SPXW261016C05800000", "bid", "ask", "last_trade_price", "iv", ...}]}}``;
   index symbols carry a leading ``_``; ``timestamp`` is US/Eastern wall time when it has no
@@ -19,15 +23,19 @@ symbol (:mod:`tradelake.sources.occ`) and the snapshot's ``quote_ts``:
 ``quote_ts`` is the payload's own snapshot time where it has one (CBOE), else the feed option
 ``quote_ts``, else the newest per-contract quote/trade time in the payload, so the same
 response always gets the same key (replay-safe) and one chain shares one ``quote_ts``.
-A missing underlying price is implied from put-call parity (:func:`parity_spot`).
+A missing underlying price is implied from put-call parity (:func:`parity_spot`), and the parse
+says so in its notes: parity is a fallback, never a silent substitute for a quote (on a real
+PLTR chain it gave 26.65 against a quote of 25.50).
 
 ``iv`` and the greeks are ours, from :mod:`tradelake.analytics.greeks` (BSM by default, feed
 options ``model``, ``rate`` = 0.04, ``dividend_yield`` = 0) on the mid price ((bid + ask) / 2
 when both are positive, else last), time to expiry to 16:00 New York on the expiry date in
-years of 365 days. Greeks follow the providers' units: ``vega`` per vol point, ``theta`` per
-calendar day, ``rho`` per rate point. Where no volatility is implied, ``iv_note`` says why
-(``no_price``, ``expired``, ``below_intrinsic``, ...): a row is not bad data because it has no
-time value. American exercise is ignored (a BSM approximation for single stocks).
+years of 365 days. Greeks follow the providers' units, named in the columns:
+``vega_per_vol_pt``, ``theta_per_day`` (calendar day), ``rho_per_rate_pt`` (the Python API's
+are per 1.00 and per year; the scaling is in :func:`price_contracts`). Where no volatility is
+implied, ``iv_note`` says why (``no_price``, ``expired``, ``below_intrinsic``, ...): a row is
+not bad data because it has no time value. American exercise is ignored (a BSM approximation
+for single stocks).
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 
-from tradelake.analytics.greeks import greeks, implied_volatility_with_reason
 from tradelake.errors import SourceFormatError
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.sources.feed_tables import OPTIONS_RAW
@@ -50,7 +57,7 @@ from tradelake.staging.feed_checks import TEXT_SUFFIX, check_rows, collapse_dupl
 from tradelake.staging.quarantine import Quarantine
 
 NUMERIC = ("bid", "ask", "last", "volume", "open_interest", "underlying_price", "provider_iv")
-GREEKS = ("iv", "delta", "gamma", "vega", "theta", "rho")
+GREEKS = ("iv", "delta", "gamma", "vega_per_vol_pt", "theta_per_day", "rho_per_rate_pt")
 EXPIRY_CLOSE = "16h"  # PM-settled US options stop trading at 16:00 New York time
 NEW_YORK = ZoneInfo("America/New_York")
 INDEX_ROOTS = {"SPXW": "SPX", "NDXP": "NDX", "RUTW": "RUT", "VIXW": "VIX", "XSP": "XSP"}
@@ -75,7 +82,7 @@ def parse_tradier(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
             "last": o.get("last"),
             "volume": o.get("volume"),
             "open_interest": o.get("open_interest"),
-            "underlying_price": None,
+            "underlying_price": ctx.options.get("underlying_price"),
             "provider_iv": (o.get("greeks") or {}).get("mid_iv"),
         }
         for o in items
@@ -152,6 +159,26 @@ def parse_options_csv(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
     return _finish(rows, quote_ts, name, ctx)
 
 
+def tradier_quote_price(body: object, symbol: str) -> float | None:
+    """The underlying's price from a Tradier quotes response: ``last``, else the bid/ask mid.
+
+    ``quote`` is a bare object for one symbol and a list for several; a symbol Tradier does not
+    know comes back under ``quotes.unmatched_symbols``. None when no positive price is there.
+    """
+    quotes = body.get("quotes") if isinstance(body, dict) else None
+    listed = quotes.get("quote") if isinstance(quotes, dict) else None
+    items = [listed] if isinstance(listed, dict) else list(listed or [])
+    wanted = symbol.strip().upper()
+    for quote in items:
+        if isinstance(quote, dict) and str(quote.get("symbol", "")).upper() == wanted:
+            last, bid, ask = (_float(quote.get(k)) for k in ("last", "bid", "ask"))
+            if last > 0:
+                return last
+            if bid > 0 and ask > 0:
+                return (bid + ask) / 2
+    return None
+
+
 def parity_spot(frame: pl.DataFrame, rate: float, dividend_yield: float) -> float | None:
     """Spot implied by put-call parity, for chains that come without the underlying price.
 
@@ -174,6 +201,9 @@ def parity_spot(frame: pl.DataFrame, rate: float, dividend_yield: float) -> floa
 
 def price_contracts(frame: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     """Fill ``iv``, greeks and ``iv_note`` of checked rows (see the module docstring)."""
+    # Imported here: scipy costs start-up time that commands which never price a chain skip.
+    from tradelake.analytics.greeks import greeks, implied_volatility_with_reason
+
     rate = float(ctx.options.get("rate", 0.04))
     dividend_yield = float(ctx.options.get("dividend_yield", 0.0))
     close = pl.col("expiry").cast(pl.Datetime("us")).dt.offset_by(EXPIRY_CLOSE)
@@ -200,8 +230,8 @@ def price_contracts(frame: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     iv, reason = implied_volatility_with_reason(mid, s, k, t, rate, dividend_yield, is_call, model)
     g = greeks(s, k, t, rate, iv, dividend_yield, is_call, model)
     note = np.where(np.isnan(mid), "no_price", np.where(np.isnan(s), "no_underlying_price", reason))
-    scaled = {"iv": iv, "delta": g.delta, "gamma": g.gamma, "vega": g.vega / 100}
-    scaled |= {"theta": g.theta / 365, "rho": g.rho / 100}
+    scaled = {"iv": iv, "delta": g.delta, "gamma": g.gamma, "vega_per_vol_pt": g.vega / 100}
+    scaled |= {"theta_per_day": g.theta / 365, "rho_per_rate_pt": g.rho / 100}
     return frame.with_columns(
         pl.Series("underlying_price", s).fill_nan(None),
         *(pl.Series(c, v, dtype=pl.Float64).fill_nan(None) for c, v in scaled.items()),
@@ -235,6 +265,11 @@ def _finish(
     checked = check_rows(OPTIONS_RAW, frame, quarantine)
     unique, notes = collapse_duplicates(OPTIONS_RAW, checked, quarantine)
     priced = price_contracts(unique, ctx) if unique.height else unique
+    if unique.height and unique["underlying_price"].null_count():
+        notes.append(
+            f"{name}: no underlying price in the payload or options; spot implied by put-call "
+            "parity (set the feed option underlying_price, or underlying_quote = true on Tradier)"
+        )
     return ParseResult({OPTIONS_RAW.name: priced}, {OPTIONS_RAW.name: quarantine}, notes)
 
 

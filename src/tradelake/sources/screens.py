@@ -19,8 +19,9 @@ L2-normalised vector (DuckDB ``FLOAT[128]``) for similar-setup search; ``model_v
 the checkpoint (embeddings of different versions are not comparable). The embedding is left
 out of the version hash: the same model on the same frame gives the same signal and probs.
 
-The classifier is loaded once per process per model (:func:`classifier`); which model is set by
-:func:`use_model` (the platform does it from ``[vision] model``). ``tradelake replay`` re-scores
+The classifier is loaded once per process per model (:func:`classifier`); which model comes
+with each parse (``ParseContext.chart_model``, from the platform's ``[vision] model``).
+``tradelake replay`` re-scores
 every frame with the model configured *then*, which is how old frames get a new model's
 embeddings.
 """
@@ -31,73 +32,39 @@ import hashlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tradelake.errors import SourceFormatError, VisionError
-from tradelake.sources.base import ParseContext, ParseResult, register_parser
+from tradelake.sources.base import ModelRef, ParseContext, ParseResult, register_parser
 from tradelake.staging.quarantine import Quarantine
-from tradelake.tables import UTC_TS, TableSpec, register_table
+from tradelake.tables import IMG_SIGNALS
 
 if TYPE_CHECKING:
     from tradelake.ml.vision import ChartClassifier, Prediction
 
-EMBED_DIM = 128
 FILE_DEVICE = "file"
 SCREEN_SOURCE_PREFIX = "screen:"
 
-IMG_SIGNALS = register_table(
-    TableSpec(
-        name="img_signals",
-        content={
-            "frame_id": pl.Utf8(),
-            "device": pl.Utf8(),
-            "ts": UTC_TS,
-            "signal": pl.Utf8(),
-            "prob": pl.Float64(),
-            "probs": pl.Utf8(),
-            "embedding": pl.Array(pl.Float32(), EMBED_DIM),
-            "model_version": pl.Utf8(),
-        },
-        natural_key=("frame_id",),
-        date_column="ts",
-        hashed=("device", "ts", "signal", "prob", "probs", "model_version"),
-    )
-)
 
-
-@dataclass(frozen=True)
-class ModelRef:
-    """Which checkpoint scores frames: ``source`` None is the shipped one (see ChartClassifier)."""
-
-    source: str | None = None
-    tracking_uri: str | None = None
-
-
-_current = ModelRef()
 _loaded: dict[ModelRef, ChartClassifier] = {}
 _lock = threading.Lock()
 
 
-def use_model(source: str | None, tracking_uri: str | None = None) -> None:
-    """Score frames parsed from now on with ``source`` (a ``.pt`` path or an MLflow URI).
-
-    Cheap: the model itself is loaded on the first frame that needs it.
-    """
-    global _current
-    _current = ModelRef(source, tracking_uri if source else None)
+def model_ref(source: str | None, tracking_uri: str | None = None) -> ModelRef:
+    """The reference for ``[vision] model`` (a tracking URI matters only with a model)."""
+    return ModelRef(source, tracking_uri if source else None)
 
 
 def classifier(ref: ModelRef | None = None) -> ChartClassifier:
-    """The classifier for ``ref`` (default: the one set by :func:`use_model`), loaded once.
+    """The classifier for ``ref`` (default: the shipped checkpoint), loaded once per process.
 
     Later calls return the same object, so a promoted ``@champion`` alias is picked up by a new
     process, not by a running one. Raises :class:`VisionError` when the model cannot be loaded.
     """
-    ref = ref or _current
+    ref = ref or ModelRef()
     with _lock:
         if ref not in _loaded:
             try:
@@ -114,7 +81,7 @@ def classifier(ref: ModelRef | None = None) -> ChartClassifier:
 @register_parser("screens", suffixes=(".png", ".jpg", ".jpeg"), content_type="image/png")
 def parse_screen(data: bytes, name: str, ctx: ParseContext) -> ParseResult:
     """One screenshot → one ``img_signals`` row; a corrupt image is a :class:`SourceFormatError`."""
-    clf = classifier()
+    clf = classifier(ctx.chart_model)
     result = clf.predict_many([data])[0]
     if isinstance(result, VisionError):
         raise SourceFormatError(f"{name}: {result}")

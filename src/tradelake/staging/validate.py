@@ -21,17 +21,16 @@ failure there is a bug in a parser or a rule, so it raises :class:`ValidationErr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-import pandera.errors
 import polars as pl
 
 from tradelake.errors import ValidationError
 from tradelake.instruments import InstrumentTable
 from tradelake.staging.quarantine import Quarantine
-from tradelake.staging.schemas import schema_for
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW, TableSpec
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -85,7 +84,16 @@ def validate_frame(
 
 
 def check_contract(spec: TableSpec, frame: pl.DataFrame) -> None:
-    """Run the pandera schema; its message, on one line, goes into the ``ValidationError``."""
+    """Run the pandera schema; its message, on one line, goes into the ``ValidationError``.
+
+    pandera (and the pandas it imports) is loaded on the first check, not with this module:
+    about 0.6 s that commands which never stage rows should not pay (:func:`preload_contracts`
+    starts it early, beside the parse, for those that do).
+    """
+    import pandera.errors
+
+    from tradelake.staging.schemas import schema_for
+
     try:
         schema_for(spec).validate(frame)
     except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as exc:
@@ -94,6 +102,19 @@ def check_contract(spec: TableSpec, frame: pl.DataFrame) -> None:
             f"{spec.name} rows that passed validation break the table contract ({message}); "
             "this is a bug in the parser or the rules: report it with the input file"
         ) from exc
+
+
+def preload_contracts() -> threading.Thread:
+    """Import pandera and build the contracts in a background thread, started beside a parse
+    (its Excel read runs in Rust without the GIL), so the first :func:`check_contract` does
+    not wait for the import. The returned thread is a daemon; joining it is optional."""
+
+    def load() -> None:
+        from tradelake.staging import schemas  # noqa: F401  (imports pandera, builds SCHEMAS)
+
+    thread = threading.Thread(target=load, name="tradelake-preload-contracts", daemon=True)
+    thread.start()
+    return thread
 
 
 def trade_rules(latest: datetime) -> list[Rule]:

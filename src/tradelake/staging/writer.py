@@ -45,7 +45,7 @@ from tradelake.staging.quality import quality_frame
 from tradelake.staging.quarantine import Quarantine
 from tradelake.staging.recent import DEFAULT_BYTES, RecentParts
 from tradelake.staging.validate import check_contract
-from tradelake.tables import UTC_TS, TableSpec
+from tradelake.tables import TABLES, UTC_TS, TableSpec
 
 QUARANTINE_DIR = "_quarantine"
 STATE_DIR = "_state"
@@ -321,7 +321,13 @@ class StagingWriter:
         files = self.files(table)
         if not files:
             return pl.DataFrame()
-        return pl.read_parquet(files, hive_partitioning=False)
+        renamed = TABLES[table].renamed if table in TABLES else {}
+        if not renamed:
+            return pl.read_parquet(files, hive_partitioning=False)
+        # Files staged before a column was renamed keep its former name (TableSpec.renamed).
+        parts = [pl.read_parquet(f, hive_partitioning=False) for f in files]
+        named = [p.rename({o: n for o, n in renamed.items() if o in p.columns}) for p in parts]
+        return pl.concat(named, how="diagonal_relaxed")
 
     def _assign_versions(
         self, spec: TableSpec, frame: pl.DataFrame, landing_id: str
