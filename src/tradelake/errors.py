@@ -114,3 +114,11 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class SentimentError(TerminalError):
+    """A sentiment model could not be loaded or trained (missing weights, bad data file)."""
+
+
+class DriftError(TerminalError):
+    """A drift check had nothing to compare (no training sample logged, no recent data)."""

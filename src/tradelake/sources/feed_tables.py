@@ -17,7 +17,12 @@ Choices a caller may rely on:
   scores, and hashing those would bump a version on every alternate poll of two feeds.
   ``tickers`` is comma-joined, sorted, upper-case text (NULL when unknown) because the same SQL
   must run on Redshift, which has no array type.
-  ``sentiment`` is in [-1, 1] (negative = bearish), scored at parse time; ``url`` is as the
+  ``sentiment`` is in [-1, 1] (negative = bearish), scored at parse time (``scored_ts``) by
+  ``sentiment_model`` (``kind:version``), with its class in ``sentiment_label`` (bearish,
+  bullish, neutral). ``sentiment_model`` is hashed and the score is not: re-scoring stories with
+  another model writes a new version of each (``tradelake sentiment rescore``), never edits a
+  row, while two feeds scoring with the same model still agree. ``scored_ts -
+  published`` of a story's first version is its freshness (``tradelake status``). ``url`` is as the
   producer sent it; ``publisher`` is the outlet (Finnhub ``source``, NewsAPI ``source.name``,
   the RSS channel title) and ``feed`` our ``[[feeds]]`` name.
 - ``options_raw``: ``symbol`` is the compact OCC symbol; ``quote_ts`` the snapshot time shared
@@ -60,6 +65,9 @@ NEWS_RAW = register_table(
             "body": pl.Utf8(),
             "published": UTC_TS,
             "sentiment": pl.Float64(),
+            "sentiment_label": pl.Utf8(),
+            "sentiment_model": pl.Utf8(),
+            "scored_ts": UTC_TS,
             "url": pl.Utf8(),
             "tickers": pl.Utf8(),
             "publisher": pl.Utf8(),
@@ -67,7 +75,7 @@ NEWS_RAW = register_table(
         },
         natural_key=("uuid",),
         date_column="published",
-        hashed=("headline", "published"),
+        hashed=("headline", "published", "sentiment_model"),
     )
 )
 
