@@ -208,7 +208,7 @@ def _finish(
     bodies = [plain_text(i["body"]) for i in items]
     model = sentiment_model(str(ctx.options.get("sentiment_model", DEFAULT_MODEL)))
     scores, labels = score_and_label(model, story_texts(headlines, bodies))
-    scored_ts = datetime.now(UTC)
+    scored_ts = scored_now()
     feed = feed_name(name, ctx)
     frame = pl.DataFrame(
         {
@@ -234,6 +234,11 @@ def _finish(
     checked = check_rows(NEWS_RAW, frame, quarantine)
     unique, more_notes = collapse_duplicates(NEWS_RAW, checked, quarantine)
     return ParseResult({NEWS_RAW.name: unique}, {NEWS_RAW.name: quarantine}, [*notes, *more_notes])
+
+
+def scored_now() -> datetime:
+    """When a parse scores its stories (a seam for tests of freshness)."""
+    return datetime.now(UTC)
 
 
 def story_texts(headlines: list[str | None], bodies: list[str | None]) -> list[str]:
