@@ -211,7 +211,7 @@ def test_transformer_slot_loads_a_local_sequence_classifier(tmp_path: Path) -> N
     np.testing.assert_allclose(scores, proba[:, 0] - proba[:, 1], atol=1e-6)
     assert set(labels) <= {"bullish", "bearish", "neutral"}
     assert model.model_id.startswith("finbert:finbert-tiny-")
-    with pytest.raises(SentimentError, match="no config.json"):
+    with pytest.raises(SentimentError, match=r"no config\.json"):
         sentiment.MODELS["finbert"](str(tmp_path / "missing"))
     sentiment_model.cache_clear()
 
@@ -221,3 +221,35 @@ def test_the_lexicon_stays_registered_as_the_fallback() -> None:
     scores, labels = score_and_label(model, ["Stocks plunge", "Stocks soar", "Meeting on Monday"])
     assert labels == ["bearish", "bullish", "neutral"] and scores[0] < 0 < scores[1]
     assert json.loads(json.dumps(model.model_id)) == "lexicon:1"
+
+
+def test_cli_trains_into_a_folder_and_scores_text(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from tradelake.cli import sentiment as sentiment_cli
+
+    texts, labels = synthetic(150, seed=6)
+    csv = tmp_path / "d.csv"
+    csv.write_text(
+        "text,label\n" + "\n".join(f'"{t}",{y}' for t, y in zip(texts, labels, strict=True))
+    )
+    app = typer.Typer()
+    sentiment_cli.register(app)
+    runner = CliRunner()
+    home = tmp_path / "home"
+    home.mkdir()
+    args = ["sentiment", "train", "--data", str(csv), "--folds", "0", "--no-mlflow"]
+    out = runner.invoke(app, [*args, "--home", str(home), "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert Path(result["artefact"]) == home / "models" / "sentiment" / "sentiment_tfns.npz"
+    assert result["heldout"]["macro_f1"] > 0.9 and "mlflow" not in result
+    scored = runner.invoke(
+        app, ["sentiment", "score", "$ABC soars on earnings beat", "--model",
+              f"tfns_linear:{result['artefact']}", "--json"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)[0]["label"] == "bullish"
+    bad = runner.invoke(app, ["sentiment", "train", "--data", str(tmp_path / "none.csv")])
+    assert bad.exit_code == 1 and "cannot read" in bad.output
