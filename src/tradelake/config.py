@@ -10,6 +10,7 @@ the environment variable or file that holds its key (see :func:`read_secret`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -27,6 +28,7 @@ CONFIG_FILE = "tradelake.toml"
 ENV_PREFIX = "TRADELAKE_"
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 _SECRET_SETTING_RE = re.compile(r"(?i)(key|token|secret|password).*_(env|file)$")
+_SECRET_REF_SETTING_RE = re.compile(r"(?i)_secret$")
 
 DEFAULT_TOML = """\
 # tradelake configuration. Every key is optional; the values below are the defaults.
@@ -276,12 +278,18 @@ def validate_timezone(name: str, setting: str) -> str:
     return name
 
 
-def read_secret(name: str, *, env_var: str | None, file: str | None) -> str:
-    """Return a secret from an environment variable or a file, listing both places on failure.
+def read_secret(name: str, *, env_var: str | None, file: str | None, ref: str | None = None) -> str:
+    """Return a secret from a reference (``ref``: ``env:``/``file:``/``aws-sm:``, see
+    :mod:`tradelake.secret_refs`), else an environment variable or a file, listing every place
+    on failure.
 
     The value is registered with :mod:`tradelake.redaction` before it is returned, so every
     output of this process (console, state, quarantine, logs) masks it from then on.
     """
+    if ref:
+        from tradelake.secret_refs import resolve
+
+        return resolve(ref, where=f"the secret reference of {name}")
     value = _secret_value(env_var, file)
     if value:
         register_secret(value)
@@ -314,7 +322,9 @@ def register_configured_secrets(config: Any) -> None:
     """
     if isinstance(config, Mapping):
         for key, value in config.items():
-            if isinstance(value, str) and _SECRET_SETTING_RE.search(str(key)):
+            if isinstance(value, str) and _SECRET_REF_SETTING_RE.search(str(key)):
+                _register_reference(value)
+            elif isinstance(value, str) and _SECRET_SETTING_RE.search(str(key)):
                 env_var = value if str(key).endswith("_env") else None
                 secret = _secret_value(env_var, None if env_var else value)
                 if secret:
@@ -324,6 +334,17 @@ def register_configured_secrets(config: Any) -> None:
     elif isinstance(config, list):
         for item in config:
             register_configured_secrets(item)
+
+
+def _register_reference(reference: str) -> None:
+    """Mask a referenced secret that is cheap to read (env, file); a vault's is masked when a
+    command resolves it, so loading settings never calls a remote API."""
+    from tradelake.secret_refs import resolve
+
+    if reference.startswith(("env:", "file:")):
+        # One that cannot be read is the concern of the command that needs it (it says where).
+        with contextlib.suppress(ConfigError):
+            resolve(reference, where="a *_secret setting")
 
 
 def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> None:

@@ -7,6 +7,7 @@ whole file, feed, or command.
 
     TradelakeError
     ├── ConfigError            a setting is missing or malformed
+    ├── SecretUnavailableError a secret store (AWS Secrets Manager) cannot be reached (transient)
     ├── LandingError           the landing zone refused or lost an object
     ├── SourceFormatError      a file or payload is not in the producer's format
     ├── ValidationError        a frame broke its table contract (code bug, not bad data)
@@ -18,6 +19,8 @@ whole file, feed, or command.
     ├── VisionError            an image could not be decoded or a model not loaded
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
+    ├── PublishError           the analytics database refused a publish
+    │   └── PublishUnavailableError  it cannot be reached (transient)
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -45,6 +48,10 @@ class TerminalError(TradelakeError):
 
 class ConfigError(TerminalError):
     """A setting is missing or malformed; the message lists every place that was looked at."""
+
+
+class SecretUnavailableError(TransientError):
+    """A secret store (AWS Secrets Manager) could not be reached; the reference may be fine."""
 
 
 class LandingError(TradelakeError):
@@ -114,6 +121,14 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class PublishError(TradelakeError):
+    """``tradelake publish`` could not copy the feature tables to the analytics database."""
+
+
+class PublishUnavailableError(PublishError, TransientError):
+    """The analytics database cannot be reached (down, refusing, timed out): retry later."""
 
 
 class SentimentError(TerminalError):

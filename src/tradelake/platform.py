@@ -27,6 +27,7 @@ from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
 from tradelake.jobs import vision as vision_job
+from tradelake.jobs import vision_evaluate as vision_eval_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
@@ -38,13 +39,17 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
     from tradelake.jobs.drift import DriftReport
+    from tradelake.jobs.feeds import FeedConfig
+    from tradelake.jobs.pull import PullResult
     from tradelake.jobs.sentiment import RescoreResult
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.publish import PublishReport
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
     from tradelake.stream.runtime import StreamRuntime
 
 Progress = Callable[[str], None]
+ALL_ALERTS = 2**62
 logger = logging.getLogger(__name__)
 
 
@@ -161,6 +166,33 @@ class Platform:
                 )
         return IngestReport(results, refresh)
 
+    def ingest_input(self, *, progress: Progress | None = None) -> IngestReport:
+        """Ingest everything in the input folder (``[sources.atas] input_dir``): what a
+        scheduler runs. Files ingested before are reported ``duplicate`` and change nothing."""
+        self.settings.input_dir.mkdir(parents=True, exist_ok=True)
+        return self.ingest([self.settings.input_dir], progress=progress)
+
+    def feeds(self) -> list[FeedConfig]:
+        """The ``[[feeds]]`` of the configuration, checked."""
+        from tradelake.jobs.feeds import load_feeds
+
+        return load_feeds(self.settings)
+
+    def pull(self, names: Sequence[str] = ()) -> list[PullResult]:
+        """Pull the named feeds (all when empty) once, then refresh if any staged rows.
+
+        One feed's failure never stops the others: each result says how its pull went.
+        """
+        from tradelake.jobs.feed_state import FeedStateStore
+        from tradelake.jobs.feeds import select_feeds
+        from tradelake.jobs.pull import pull_all
+
+        feeds = select_feeds(self.feeds(), names)
+        results = pull_all(self.ingest_env, feeds, FeedStateStore(self.settings.state_dir))
+        if any(result.rows for result in results):
+            self.refresh()
+        return results
+
     def refresh(self) -> RefreshResult:
         with self.writing():
             return self.features.refresh()
@@ -258,6 +290,17 @@ class Platform:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
         return vision_job.classify_paths(self.chart_classifier(), paths)
 
+    def evaluate_images(
+        self,
+        folder: Path,
+        labels_csv: Path | None = None,
+        progress: Progress | None = None,
+    ) -> vision_eval_job.FolderEvaluation:
+        """Per-class P/R/F1, macro-F1, confusion matrix and ECE on a labelled folder."""
+        return vision_eval_job.evaluate_folder(
+            self.chart_classifier(), folder, labels_csv, progress
+        )
+
     def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
         """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
         return vision_job.similar_setups(self.chart_classifier(), self.features, image, k)
@@ -305,6 +348,26 @@ class Platform:
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
         )
+
+    def publish(
+        self, *, to: str | None = None, tables: Sequence[str] = (), full: bool = False
+    ) -> PublishReport:
+        """Copy the feature tables (and the alerts) to the analytics database: ``to``, else
+        ``[publish]``. Only new and changed rows are written; a re-run changes nothing."""
+        from tradelake import publish
+
+        settings = publish.publish_settings(self.settings.raw, to)
+        chosen = publish.select_tables(list(tables))
+        frames = [(table, self._published_rows(table.name)) for table in chosen]
+        return publish.destination(settings).publish(frames, full=full)
+
+    def _published_rows(self, name: str) -> pl.DataFrame | None:
+        if name == "alerts":
+            from tradelake.publish.tables import alerts_frame
+
+            alerts = self.alerts(limit=ALL_ALERTS)
+            return alerts_frame(alerts) if alerts else None
+        return self.features.table(name) if self.features.has(name) else None
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""

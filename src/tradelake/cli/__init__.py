@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tradelake.cli import desk, feeds, landing, sentiment, stream, vision
+from tradelake.cli import airflow, desk, feeds, landing, publish, sentiment, stream, vision
 from tradelake.cli.common import HELP_MARKUP
 
 app = typer.Typer(
@@ -29,6 +29,8 @@ feeds.register(app)
 landing.register(app)
 vision.register(app)
 stream.register(app)
+publish.register(app)
+airflow.register(app)
 sentiment.register(app)
 
 

@@ -32,7 +32,6 @@ from tradelake.cli.common import (
     write_exports,
 )
 from tradelake.console import Console, rows_table, shown
-from tradelake.errors import ConfigError
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
     from tradelake.jobs.feed_state import FeedState
@@ -56,18 +55,9 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
 
     Exit code 0 when every feed pulled or had nothing new, 2 when any failed or was rejected.
     """
-    from tradelake.jobs.feed_state import FeedStateStore
-    from tradelake.jobs.feeds import load_feeds
-    from tradelake.jobs.pull import pull_all
-
     with command(json) as console:
-        platform = open_platform(home)
-        feeds = _select(load_feeds(platform.settings), names or [])
-        states = FeedStateStore(platform.settings.state_dir)
-        results = pull_all(platform.ingest_env, feeds, states)
+        results = open_platform(home).pull(names or [])
         _print_pull(console, results)
-        if any(result.rows for result in results):
-            platform.refresh()
         if not all(result.ok for result in results):
             raise typer.Exit(EXIT_PARTIAL)
 
@@ -142,17 +132,6 @@ def status(
         else:
             console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
         write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
-
-
-def _select(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:
-    if not names:
-        return list(feeds)
-    by_name = {feed.name: feed for feed in feeds}
-    unknown = [name for name in names if name not in by_name]
-    if unknown:
-        known = ", ".join(by_name) or "none"
-        raise ConfigError(f"no feed named {', '.join(unknown)} in [[feeds]]; configured: {known}.")
-    return [by_name[name] for name in names]
 
 
 def _print_pull(console: Console, results: Sequence[PullResult]) -> None:
