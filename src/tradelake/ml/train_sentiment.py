@@ -7,9 +7,9 @@ F1, confusion matrix), measure latency (one headline at a time and in a batch), 
 ``.npz`` artefact (:mod:`tradelake.ml.sentiment_linear`), a ``MODEL_CARD.md`` and the
 training sample of scores that :mod:`tradelake.ml.drift` compares recent news against.
 
-Hyper-parameters were chosen on cross-validation of the training part only; the held-out split
-is looked at once. Scikit-learn is needed to train (``pip install tradelake[train]``), never to
-score. Run ``python -m tradelake.ml.train_sentiment --help``.
+Hyper-parameters (C, n-gram ranges, lexicon scale) were picked on an inner 80/20 split of the
+training part only; the held-out split is looked at once. Scikit-learn is needed to train
+(``pip install tradelake[train]``), never to score. Run ``python -m tradelake.ml.train_sentiment --help``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ DATA_NOTE = (
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters (picked by cross-validation on the training part)."""
+    """Hyper-parameters (picked on an inner split of the training part, never the held-out one)."""
 
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
