@@ -9,7 +9,8 @@ training sample of scores that :mod:`tradelake.ml.drift` compares recent news ag
 
 Hyper-parameters (C, n-gram ranges, lexicon scale) were picked on an inner 80/20 split of the
 training part only; the held-out split is looked at once. Scikit-learn is needed to train
-(``pip install tradelake[train]``), never to score. Run ``python -m tradelake.ml.train_sentiment --help``.
+(``pip install tradelake[train]``), never to score. Run
+``python -m tradelake.ml.train_sentiment --help``.
 """
 
 from __future__ import annotations
