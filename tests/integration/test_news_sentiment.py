@@ -132,3 +132,18 @@ def test_status_reports_publication_to_scoring_p50_p99_per_story(
 
     table = CliRunner().invoke(app, ["status", "--home", str(platform.settings.home)])
     assert "fresh p99 s" in table.output
+
+
+def test_a_replay_rebuilds_the_rescored_versions(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land(
+        platform, finnhub_page(300, [T0 - timedelta(minutes=i) for i in range(4)]), T0, monkeypatch
+    )
+    platform.rescore_news("lexicon")
+    cols = ["uuid", "version", "sentiment", "sentiment_label", "sentiment_model"]
+    before = platform.staging.read("news_raw").select(cols).sort("uuid", "version")
+    platform.replay()
+    after = platform.staging.read("news_raw").select(cols).sort("uuid", "version")
+    assert after.equals(before)
+    assert after["version"].to_list() == [1, 2] * 4
