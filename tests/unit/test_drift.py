@@ -47,6 +47,7 @@ def test_compare_flags_only_the_planted_feature_and_the_prediction() -> None:
 def test_too_few_recent_rows_give_no_verdict_and_no_common_column_is_an_error() -> None:
     (r,) = compare({"x": [0.0, 1.0] * 50}, {"x": [5.0] * 10}, Thresholds(min_rows=30))
     assert not r.breach and np.isnan(r.psi) and r.recent_n == 10
+    assert r.to_dict()["psi"] is None and r.to_dict()["ks_pvalue"] is None
     with pytest.raises(DriftError, match="no column in common"):
         compare({"x": [1.0]}, {"y": [1.0]})
 

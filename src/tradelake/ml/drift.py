@@ -56,7 +56,10 @@ class FeatureDrift:
     breach: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Fields, NaN (no verdict: too few rows) as None so the JSON is strict."""
+        return {
+            k: (None if isinstance(v, float) and v != v else v) for k, v in asdict(self).items()
+        }
 
 
 @dataclass
