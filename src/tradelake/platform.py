@@ -445,6 +445,7 @@ class Platform:
                 sinks=sinks,
                 days=float(days if days is not None else raw.get("days", 7.0)),
                 thresholds=drift_job.thresholds_from(raw),
+                tracking_uri=self.settings.mlflow_tracking_uri,
             )
             self.features.refresh()
         return reports

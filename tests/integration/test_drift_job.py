@@ -166,3 +166,26 @@ def test_no_drift_records_rows_and_sends_nothing(
     assert [f.feature for f in shifted.breaches] == ["x"]
     assert len(hook.bodies) == 1 and hook.bodies[0]["alert"]["rule"] == "drift:toy"
     assert platform.features.query("SELECT count(*) AS n FROM model_drift")["n"][0] == 6
+
+
+def test_a_model_that_logged_its_sample_to_mlflow_is_found_by_its_champion(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import asdict
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sample = TrainingSample("signal", "7", {"x": [1.0, 2.0]}, [0.1, 0.9], recent_sql="SELECT 1")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp = client.create_experiment("signal", artifact_location=(tmp_path / "art").as_uri())
+    run = client.create_run(exp)
+    client.log_dict(run.info.run_id, asdict(sample), drift_job.MLFLOW_ARTIFACT)
+    client.create_registered_model("signal")
+    mv = client.create_model_version("signal", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    client.set_registered_model_alias("signal", "champion", str(mv.version))
+    found = drift_job.training_sample(tmp_path / "state", "signal", tracking_uri=uri)
+    assert found == sample
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert drift_job.mlflow_sample(missing, "signal") is None
+    assert not (tmp_path / "none.db").exists()

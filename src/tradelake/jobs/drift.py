@@ -2,7 +2,8 @@
 
 For each model the check needs its *training sample* (:class:`~tradelake.ml.drift.TrainingSample`):
 ``<state>/drift/<model>.json`` written by :func:`log_training_sample` when the model was
-trained (any model: the signal ensemble logs its own), else a built-in one (:data:`BUILT_IN`:
+trained (any model: the signal ensemble logs its own), else the ``drift_sample.json`` artifact
+of the run of its MLflow ``champion``, else a built-in one (:data:`BUILT_IN`:
 ``sentiment``, shipped beside the weights). The recent window comes from a registered reader
 (:data:`RECENT`) or, generically, the sample's own ``recent_sql`` run on the feature store.
 
@@ -103,16 +104,47 @@ def known_models(state_dir: Path) -> list[str]:
     return sorted(logged | set(BUILT_IN))
 
 
-def training_sample(state_dir: Path, model: str) -> TrainingSample:
+def training_sample(
+    state_dir: Path, model: str, *, tracking_uri: str | None = None
+) -> TrainingSample:
+    """The logged sample (``<state>/drift/<model>.json``), else the ``drift_sample.json``
+    artifact of the run behind MLflow's ``models:/<model>@champion``, else a built-in one."""
     logged = Path(state_dir) / SAMPLES_DIR / f"{model}.json"
     if logged.is_file():
         return TrainingSample.load(logged)
+    if tracking_uri:
+        found = mlflow_sample(tracking_uri, model)
+        if found is not None:
+            return found
     if model in BUILT_IN:
         return TrainingSample.load(BUILT_IN[model]())
     raise DriftError(
         f"no training sample for model {model!r}; known: {', '.join(known_models(state_dir))}. "
-        "A model logs one with tradelake.jobs.drift.log_training_sample when it is trained"
+        "A model logs one with tradelake.jobs.drift.log_training_sample when it is trained, "
+        f"or as the {MLFLOW_ARTIFACT} artifact of its champion's MLflow run"
     )
+
+
+MLFLOW_ARTIFACT = "drift_sample.json"
+
+
+def mlflow_sample(tracking_uri: str, model: str) -> TrainingSample | None:
+    """The champion's ``drift_sample.json`` (``mlflow.log_dict(asdict(sample), ...)``), if any."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[10:]).exists():
+        return None  # no embedded store yet: do not create one just to look
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(model, "champion")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(str(version.run_id), MLFLOW_ARTIFACT, tmp)
+            return TrainingSample.load(path)
+    except (MlflowException, OSError):
+        return None
 
 
 def recent_window(
@@ -254,13 +286,13 @@ def run_checks(
     days: float = 7.0,
     thresholds: Thresholds | None = None,
     now: datetime | None = None,
+    tracking_uri: str | None = None,
 ) -> list[DriftReport]:
     """Check, record and alert for each model; the caller refreshes the feature store."""
     reports: list[DriftReport] = []
     for model in models:
-        report = check(
-            features, training_sample(state_dir, model), days=days, now=now, thresholds=thresholds
-        )
+        sample = training_sample(state_dir, model, tracking_uri=tracking_uri)
+        report = check(features, sample, days=days, now=now, thresholds=thresholds)
         landing_id = record(env, report)
         report = _with(report, landing_id=landing_id)
         sent = send_alerts(breach_alerts(report), sinks)
