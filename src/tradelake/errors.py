@@ -141,3 +141,11 @@ class PublishError(TradelakeError):
 
 class PublishUnavailableError(PublishError, TransientError):
     """The analytics database cannot be reached (down, refusing, timed out): retry later."""
+
+
+class SentimentError(TerminalError):
+    """A sentiment model could not be loaded or trained (missing weights, bad data file)."""
+
+
+class DriftError(TerminalError):
+    """A drift check had nothing to compare (no training sample logged, no recent data)."""

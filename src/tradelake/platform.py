@@ -41,10 +41,12 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 if TYPE_CHECKING:
     from tradelake.jobs import vision as vision_job
     from tradelake.jobs import vision_evaluate as vision_eval_job
+    from tradelake.jobs.drift import DriftReport
     from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
     from tradelake.jobs.scheduler import FeedScheduler
+    from tradelake.jobs.sentiment import RescoreResult
     from tradelake.jobs.signal import SignalTrainReport
     from tradelake.ml.ensemble_settings import EnsembleSettings
     from tradelake.ml.model_registry import VersionInfo
@@ -624,6 +626,79 @@ class Platform:
         from tradelake.ml.signal_serving import SignalScorer
 
         return SignalScorer(self.settings.mlflow_tracking_uri, poll_s=self.ensemble_settings.poll_s)
+
+    # -- news sentiment and model drift (issue 13) -----------------------------------------
+
+    def train_sentiment(
+        self,
+        data: Path,
+        *,
+        out_dir: Path | None = None,
+        folds: int = 5,
+        seed: int = 0,
+        publish: bool = True,
+        progress: Progress | None = None,
+    ) -> dict[str, object]:
+        """Train the sentiment model on ``data``, write artefact + card (default
+        ``<home>/models/sentiment``), log and register it in MLflow (``news_sentiment``)."""
+        from tradelake.ml.train_sentiment import TrainConfig, train
+
+        out = out_dir or self.settings.home / "models" / "sentiment"
+        report = train(data, out, TrainConfig(folds=folds, seed=seed), progress=progress)
+        result: dict[str, object] = report.to_dict()
+        if publish:
+            from tradelake.ml.sentiment_registry import publish_sentiment
+
+            published = publish_sentiment(
+                report, tracking_uri=self.settings.mlflow_tracking_uri, home=self.settings.home
+            )
+            result["mlflow"] = {
+                "run_id": published.run_id,
+                "version": published.version,
+                "promoted": published.promoted,
+                "champion_version": published.champion_version,
+            }
+        return result
+
+    def rescore_news(self, model: str, *, since: datetime | None = None) -> RescoreResult:
+        """Score stored stories with ``model``; each changed story gets a new version."""
+        from tradelake.jobs import sentiment as sentiment_job
+
+        with self.writing():
+            result = sentiment_job.rescore(self.ingest_env, self.features, model, since=since)
+            if result.versions:
+                self.features.refresh()
+            return result
+
+    def news_freshness(self, *, days: float = 7.0) -> dict[str, dict[str, float | int | None]]:
+        """Per feed: publication → first scoring p50 / p99 / max seconds over ``days``."""
+        from tradelake.jobs import sentiment as sentiment_job
+
+        return sentiment_job.freshness(self.features, days=days)
+
+    def drift(
+        self, models: Sequence[str] | None = None, *, days: float | None = None
+    ) -> list[DriftReport]:
+        """PSI / KS of each model's training window against the last ``days`` (``[drift]
+        days``, default 7); rows go to ``model_drift``, breaches to the ``[drift] sinks``."""
+        from tradelake.jobs import drift as drift_job
+
+        raw = dict(self.settings.raw.get("drift", {}))
+        names = list(models or raw.get("models") or drift_job.known_models(self.settings.state_dir))
+        sinks = drift_job.drift_sinks(self.stream_settings.sinks, raw.get("sinks"))
+        with self.writing():
+            reports = drift_job.run_checks(
+                self.ingest_env,
+                self.features,
+                self.settings.state_dir,
+                names,
+                sinks=sinks,
+                days=float(days if days is not None else raw.get("days", 7.0)),
+                thresholds=drift_job.thresholds_from(raw),
+                tracking_uri=self.settings.mlflow_tracking_uri,
+            )
+            self.features.refresh()
+        return reports
 
 
 def _filters(

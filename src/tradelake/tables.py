@@ -155,6 +155,9 @@ NEWS_RAW = TableSpec(
         "body": pl.Utf8(),
         "published": UTC_TS,
         "sentiment": pl.Float64(),
+        "sentiment_label": pl.Utf8(),
+        "sentiment_model": pl.Utf8(),
+        "scored_ts": UTC_TS,
         "url": pl.Utf8(),
         "tickers": pl.Utf8(),
         "publisher": pl.Utf8(),
@@ -162,7 +165,8 @@ NEWS_RAW = TableSpec(
     },
     natural_key=("uuid",),
     date_column="published",
-    hashed=("headline", "published"),
+    # A re-score by another model is a new version; scoring again with the same one is not.
+    hashed=("headline", "published", "sentiment_model"),
 )
 
 # Greek columns were named without their units until the table said which convention it uses.
@@ -240,3 +244,33 @@ def register_table(spec: TableSpec) -> TableSpec:
     """Add a table contract (one line per new source module)."""
     TABLES[spec.name] = spec
     return spec
+
+
+# Appended by `tradelake drift` (tradelake.jobs.drift): one row per (check, feature), where the
+# feature ``prediction`` is the model's output. A check is never re-run under the same run_id,
+# so every row is version 1; ``main.model_drift`` is the whole history, queryable by SQL.
+MODEL_DRIFT = register_table(
+    TableSpec(
+        name="model_drift",
+        content={
+            "run_id": pl.Utf8(),
+            "checked_ts": UTC_TS,
+            "model": pl.Utf8(),
+            "model_version": pl.Utf8(),
+            "feature": pl.Utf8(),
+            "psi": pl.Float64(),
+            "ks_stat": pl.Float64(),
+            "ks_pvalue": pl.Float64(),
+            "train_n": pl.Int64(),
+            "recent_n": pl.Int64(),
+            "train_mean": pl.Float64(),
+            "recent_mean": pl.Float64(),
+            "breach": pl.Boolean(),
+            "window_start": UTC_TS,
+            "window_end": UTC_TS,
+        },
+        natural_key=("run_id", "feature"),
+        date_column="checked_ts",
+        partition="month",
+    )
+)

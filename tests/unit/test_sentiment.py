@@ -57,7 +57,12 @@ def test_scores_are_ordered_bounded_and_empty_text_is_neutral(model: FinanceLexi
 
 
 class _Constant:
-    """A stand-in for a transformer: anything with ``score`` fits the protocol."""
+    """A stand-in for a transformer: anything with ``model_id`` and ``score`` fits."""
+
+    model_id = "constant:1"
+
+    def __init__(self, location: str = "") -> None:
+        self.location = location
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float64]:
         return np.full(len(texts), 0.25)
@@ -75,6 +80,8 @@ def test_a_registered_model_replaces_the_lexicon_in_the_news_parser(
     ctx = ParseContext(source="finnhub", options={"sentiment_model": "constant"})
     frame = parse_finnhub(payload, "f.json", ctx).frames["news_raw"]
     assert frame["sentiment"].to_list() == [0.25]
-    with pytest.raises(KeyError, match="registered models: constant, lexicon"):
+    assert frame["sentiment_label"].to_list() == ["bullish"]  # labelled by the score's sign
+    assert frame["sentiment_model"].to_list() == ["constant:1"]
+    with pytest.raises(KeyError, match="registered models: constant, finbert, lexicon, tfns"):
         sentiment_model("transformer")
     sentiment_model.cache_clear()

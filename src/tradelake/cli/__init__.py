@@ -5,7 +5,8 @@ Every command unpacks its options, calls one platform method and prints through
 failures print one line on stderr (no traceback) and exit non-zero. Commands are grouped by
 concern: ``desk`` (ATAS ingest, P&L, SQL), ``feeds`` (pulled sources), ``vision`` (chart
 screenshots: classify, similar setups, train), ``landing`` (verify, seal), ``stream``
-(serve, screen send, alerts), ``model`` (train, list, score).
+(serve, screen send, alerts), ``model`` (train, list, score), ``sentiment`` (train, rescore,
+score) and ``drift``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from typing import Annotated
 
 import typer
 
-from tradelake.cli import airflow, desk, feeds, landing, models, publish, stream, vision
+from tradelake.cli import (
+    airflow,
+    desk,
+    feeds,
+    landing,
+    models,
+    publish,
+    sentiment,
+    stream,
+    vision,
+)
 from tradelake.cli.common import HELP_MARKUP
 
 app = typer.Typer(
@@ -32,6 +43,7 @@ stream.register(app)
 publish.register(app)
 airflow.register(app)
 models.register(app)
+sentiment.register(app)
 
 
 def installed_version() -> str:

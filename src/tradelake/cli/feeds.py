@@ -90,13 +90,18 @@ def status(
 ) -> None:
     """Each feed's last run, last success, last error, rows staged, next run, news latency.
 
-    Exports hold every field of every feed, as --json does.
+    News feeds also show freshness per story over the last 7 days: seconds from publication
+    to first scoring (fresh_p50_s, fresh_p99_s; target 300). Exports hold every field of
+    every feed, as --json does.
     """
     from tradelake.jobs.feed_state import utc_now
 
     with command(json, wide=wide) as console:
         now = utc_now()
-        rows = [_status_row(f, state, now) for f, state in open_platform(home).feed_states()]
+        platform = open_platform(home)
+        pairs = platform.feed_states()
+        rows = [_status_row(feed, state, now) for feed, state in pairs]
+        _add_freshness(rows, [feed for feed, _ in pairs], platform.news_freshness())
         if json:
             console.emit_json(rows)
         elif not rows:
@@ -133,6 +138,16 @@ def _status_row(feed: FeedConfig, state: FeedState, now: datetime) -> dict[str, 
     return row
 
 
+def _add_freshness(
+    rows: list[dict[str, Any]], feeds: Sequence[FeedConfig], fresh: dict[str, dict[str, Any]]
+) -> None:
+    """Publication → scoring p50 / p99 per story for news feeds (None for other kinds)."""
+    empty = {"fresh_p50_s": None, "fresh_p99_s": None, "fresh_max_s": None, "fresh_stories": 0}
+    for row, feed in zip(rows, feeds, strict=True):
+        if feed.profile.news:
+            row.update(fresh.get(feed.name, empty))
+
+
 def _human(row: dict[str, Any]) -> dict[str, Any]:
     """The columns people read, timestamps to the second (UTC) and errors clipped."""
     error = row["last_error"] or ""
@@ -143,6 +158,7 @@ def _human(row: dict[str, Any]) -> dict[str, Any]:
         "rows": row["rows_staged_last"],
         "next run (UTC)": _clock(row["next_run_ts"]),
         "latency p50 s": row["latency_p50_s"],
+        "fresh p99 s": row.get("fresh_p99_s"),
         "last error": error if len(error) <= 80 else error[:77] + "...",
     }
 

@@ -161,7 +161,8 @@ def staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
 
     Naming the files (rather than a glob) pins the view to what the refresh saw, so a reader
     never sees files of an ingest still in progress; DuckDB reads Parquet fast enough that
-    copying every staged row into a database would only cost time and disk.
+    copying every staged row into a database would only cost time and disk. Columns are
+    matched by name, so files staged before a column joined the contract read it as NULL.
     """
     if not files:
         return empty_rows_sql({**spec.schema, "_file": pl.Utf8()})
@@ -169,10 +170,14 @@ def staged_rows_sql(spec: TableSpec, files: Mapping[str, str]) -> str:
     paths = ", ".join(sql_text(f) for f in sorted(files))
     if spec.renamed:
         return _renamed_rows_sql(spec, paths)
-    return (
-        f"SELECT {columns}, filename AS _file FROM read_parquet([{paths}], filename = true, "
-        "hive_partitioning = false)"
+    # UNION ALL BY NAME with a typed empty relation: a contract column no staged file has yet
+    # (a table whose contract grew) reads as NULL instead of failing the view.
+    files_sql = (
+        f"SELECT * FROM read_parquet([{paths}], filename = true, hive_partitioning = false, "
+        "union_by_name = true)"
     )
+    typed = empty_rows_sql({**spec.schema, "filename": pl.Utf8()})
+    return f"SELECT {columns}, filename AS _file FROM ({files_sql} UNION ALL BY NAME {typed})"
 
 
 def _renamed_rows_sql(spec: TableSpec, paths: str) -> str:

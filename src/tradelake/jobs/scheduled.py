@@ -25,6 +25,7 @@ from tradelake.jobs.feeds import next_fire, valid_cron
 
 JOBS: dict[str, str] = {
     "train_signal": "train_signal",  # the signal ensemble, hourly (issue 13)
+    "drift": "drift",  # PSI/KS of every model with a drift baseline; breaches alert (nightly)
 }
 """Job name -> the Platform method (no arguments) that runs it."""
 

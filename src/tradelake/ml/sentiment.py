@@ -1,9 +1,12 @@
-"""News sentiment behind one protocol: a finance-aware lexicon now, a transformer later.
+"""News sentiment behind one protocol: a trained linear model, a lexicon, a transformer slot.
 
-:class:`SentimentModel` is the seam: ``score(texts) -> array in [-1, 1]``. The news parsers
-score headline + body at parse time with the model named by the feed's ``sentiment_model``
-option (default ``"lexicon"``), so a transformer only has to register itself in
-:data:`MODELS`.
+:class:`SentimentModel` is the seam: ``score(texts) -> array in [-1, 1]`` plus a ``model_id``
+that every scored row records. The news parsers score headline + body at parse time with the
+model named by the feed's ``sentiment_model`` option (default :data:`DEFAULT_MODEL`, the
+trained ``tfns_linear`` shipped in the package). A name is ``kind`` or ``kind:location``:
+``tfns_linear:/path/to.npz`` loads other weights, ``finbert:/models/finbert`` or
+``finbert:models:/finbert@champion`` a transformer (:mod:`tradelake.ml.sentiment_transformer`).
+Kinds are registered in :data:`MODELS`; :func:`score_and_label` gives every model a label.
 
 :class:`FinanceLexiconModel` is VADER (``vaderSentiment`` ships its lexicon; ``finvader``
 downloads NLTK data at import and fails offline, see shared/PITFALLS.md) with a finance overlay
@@ -65,13 +68,46 @@ FINANCE_PHRASES: dict[str, float] = {
 
 
 class SentimentModel(Protocol):
-    """Scores texts in [-1, 1] (negative = bearish); one float per text, same order."""
+    """Scores texts in [-1, 1] (negative = bearish); one float per text, same order.
+
+    ``model_id`` (``kind:version``) is what ``news.sentiment_model`` stores, so a re-score with
+    another model is a new version of the story (see :data:`tradelake.sources.feed_tables`).
+    """
+
+    model_id: str
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float64]: ...
 
 
+LABELS: tuple[str, ...] = ("bearish", "bullish", "neutral")
+NEUTRAL_BAND = 0.05  # VADER's own convention: |compound| < 0.05 is neutral
+
+
+def score_and_label(model: SentimentModel, texts: Sequence[str]) -> tuple[list[float], list[str]]:
+    """Scores and labels; a model with its own classes (``predict``) labels by them, any other
+    by the sign of its score outside :data:`NEUTRAL_BAND`."""
+    if not texts:
+        return [], []
+    predict = getattr(model, "predict", None)
+    if callable(predict):
+        scores, labels = predict(texts)
+        return [float(s) for s in scores], list(labels)
+    raw = model.score(texts)
+    return [float(s) for s in raw], [_band(float(s)) for s in raw]
+
+
+def _band(score: float) -> str:
+    if score >= NEUTRAL_BAND:
+        return "bullish"
+    if score <= -NEUTRAL_BAND:
+        return "bearish"
+    return "neutral"
+
+
 class FinanceLexiconModel:
     """VADER with the finance overlay; deterministic, offline, about 25 µs per headline here."""
+
+    model_id = "lexicon:1"
 
     def __init__(
         self,
@@ -99,18 +135,42 @@ class FinanceLexiconModel:
         return float(self._analyzer.polarity_scores(joined)["compound"])
 
 
-MODELS: dict[str, Callable[[], SentimentModel]] = {"lexicon": FinanceLexiconModel}
+def _lexicon(_location: str) -> SentimentModel:
+    return FinanceLexiconModel()
+
+
+def _linear(location: str) -> SentimentModel:
+    from tradelake.ml.sentiment_linear import LinearSentimentModel
+
+    return LinearSentimentModel.load(location)
+
+
+def _transformer(location: str) -> SentimentModel:
+    from tradelake.ml.sentiment_transformer import TransformerSentimentModel
+
+    return TransformerSentimentModel.load(location)
+
+
+# kind -> factory(location); location is "" for the kind's default.
+MODELS: dict[str, Callable[[str], SentimentModel]] = {
+    "lexicon": _lexicon,
+    "tfns_linear": _linear,
+    "finbert": _transformer,
+}
+DEFAULT_MODEL = "tfns_linear"
 
 
 @cache
-def sentiment_model(name: str = "lexicon") -> SentimentModel:
-    """The shared instance of model ``name`` (built once per process: VADER loads a lexicon)."""
+def sentiment_model(name: str = DEFAULT_MODEL) -> SentimentModel:
+    """The shared instance of model ``name`` (``kind`` or ``kind:location``), built once per
+    process (weights and VADER's lexicon load once)."""
+    kind, _, location = name.partition(":")
     try:
-        factory = MODELS[name]
+        factory = MODELS[kind]
     except KeyError:
         known = ", ".join(sorted(MODELS))
         raise KeyError(f"unknown sentiment model {name!r}; registered models: {known}") from None
-    return factory()
+    return factory(location)
 
 
 def _phrase_token(phrase: str) -> str:

@@ -1,3 +1,11 @@
 """Sources: one parser module per producer, registered by name in :mod:`sources.base`."""
 
-from tradelake.sources import atas, macro, news, options, screens  # noqa: F401  (registration)
+from tradelake.sources import (  # noqa: F401  (registration)
+    atas,
+    macro,
+    model_drift,
+    news,
+    news_rescore,
+    options,
+    screens,
+)

@@ -17,7 +17,12 @@ Choices a caller may rely on:
   scores, and hashing those would bump a version on every alternate poll of two feeds.
   ``tickers`` is comma-joined, sorted, upper-case text (NULL when unknown) because the same SQL
   must run on Redshift, which has no array type.
-  ``sentiment`` is in [-1, 1] (negative = bearish), scored at parse time; ``url`` is as the
+  ``sentiment`` is in [-1, 1] (negative = bearish), scored at parse time (``scored_ts``) by
+  ``sentiment_model`` (``kind:version``), with its class in ``sentiment_label`` (bearish,
+  bullish, neutral). ``sentiment_model`` is hashed and the score is not: re-scoring stories with
+  another model writes a new version of each (``tradelake sentiment rescore``), never edits a
+  row, while two feeds scoring with the same model still agree. ``scored_ts -
+  published`` of a story's first version is its freshness (``tradelake status``). ``url`` is as the
   producer sent it; ``publisher`` is the outlet (Finnhub ``source``, NewsAPI ``source.name``,
   the RSS channel title) and ``feed`` our ``[[feeds]]`` name.
 - ``options_raw``: ``symbol`` is the compact OCC symbol; ``quote_ts`` the snapshot time shared

@@ -22,10 +22,11 @@ Producer facts this module relies on:
   ``code`` and ``message``.
 
 XML is read with the standard library's expat, which never fetches external entities; a payload
-that declares entities (the "billion laughs" shape) is refused outright. ``sentiment`` is the
-feed's ``sentiment_model`` (default ``lexicon``, :mod:`tradelake.ml.sentiment`) on headline +
-body. ``tickers`` come from the producer (Finnhub) or the feed option ``tickers`` (a feed per
-symbol); ``feed`` is the feed option ``feed`` or the part of the source after ``:``.
+that declares entities (the "billion laughs" shape) is refused outright. ``sentiment`` and
+``sentiment_label`` are the feed's ``sentiment_model`` (default: the trained ``tfns_linear``,
+:mod:`tradelake.ml.sentiment`; ``lexicon`` is the fallback) on headline + body, stamped with
+``scored_ts``. ``tickers`` come from the producer (Finnhub) or the feed option ``tickers`` (a
+feed per symbol); ``feed`` is the feed option ``feed`` or the part of the source after ``:``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -218,11 +220,15 @@ def _finish(
     quarantine = Quarantine(NEWS_RAW.name)
     headlines = [plain_text(i["headline"]) for i in items]
     bodies = [plain_text(i["body"]) for i in items]
-    from tradelake.ml.sentiment import sentiment_model  # the lexicon loads only for news
+    from tradelake.ml.sentiment import (  # the models load only for news
+        DEFAULT_MODEL,
+        score_and_label,
+        sentiment_model,
+    )
 
-    model = sentiment_model(str(ctx.options.get("sentiment_model", "lexicon")))
-    texts = [". ".join(t for t in (h, b) if t) for h, b in zip(headlines, bodies, strict=True)]
-    scores = model.score(texts).tolist() if texts else []
+    model = sentiment_model(str(ctx.options.get("sentiment_model", DEFAULT_MODEL)))
+    scores, labels = score_and_label(model, story_texts(headlines, bodies))
+    scored_ts = scored_now()
     feed = feed_name(name, ctx)
     frame = pl.DataFrame(
         {
@@ -235,6 +241,9 @@ def _finish(
             "published": [i["published"] for i in items],
             f"published{TEXT_SUFFIX}": [i["published__text"] for i in items],
             "sentiment": scores,
+            "sentiment_label": labels,
+            "sentiment_model": [model.model_id] * len(items),
+            "scored_ts": [scored_ts] * len(items),
             "url": [i["url"] for i in items],
             "tickers": [i["tickers"] for i in items],
             "publisher": [publisher_name(i["publisher"], i["url"]) for i in items],
@@ -245,6 +254,16 @@ def _finish(
     checked = check_rows(NEWS_RAW, frame, quarantine)
     unique, more_notes = collapse_duplicates(NEWS_RAW, checked, quarantine)
     return ParseResult({NEWS_RAW.name: unique}, {NEWS_RAW.name: quarantine}, [*notes, *more_notes])
+
+
+def scored_now() -> datetime:
+    """When a parse scores its stories (a seam for tests of freshness)."""
+    return datetime.now(UTC)
+
+
+def story_texts(headlines: list[str | None], bodies: list[str | None]) -> list[str]:
+    """What a model scores: headline and body joined (re-scoring uses the same text)."""
+    return [". ".join(t for t in (h, b) if t) for h, b in zip(headlines, bodies, strict=True)]
 
 
 def _xml(data: bytes, name: str, ctx: ParseContext) -> ET.Element:

@@ -1,0 +1,61 @@
+"""Scoring latency of the shipped sentiment model against the lexicon baseline, same run.
+
+Reads headlines from ``--data`` (default ``../shared/data/tfns/train.csv``), scores ``--n`` of
+them one at a time (p50 / p99 ms per headline, as a parse of a one-story payload does) and as
+one batch (ms per headline, as a page of a feed does), with ``tfns_linear`` and with the
+previous default ``lexicon``, and prints the ratios. Budget: 50 ms per headline.
+
+    nice -n 10 python benchmarks/sentiment.py --n 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tradelake.ml.sentiment import sentiment_model
+from tradelake.ml.train_sentiment import read_dataset
+
+
+def measure(name: str, texts: list[str]) -> dict[str, float]:
+    model = sentiment_model(name)
+    model.score(texts[:5])
+    single = []
+    for text in texts:
+        t0 = time.perf_counter()
+        model.score([text])
+        single.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    model.score(texts)
+    batch = (time.perf_counter() - t0) * 1000 / len(texts)
+    return {
+        "p50": float(np.percentile(single, 50)),
+        "p99": float(np.percentile(single, 99)),
+        "batch": batch,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/tfns/train.csv")
+    parser.add_argument("--n", type=int, default=500)
+    args = parser.parse_args()
+    texts = read_dataset(Path(args.data))[0][: args.n]
+    base = measure("lexicon", texts)
+    ours = measure("tfns_linear", texts)
+    print(f"{len(texts)} headlines, ms per headline")
+    print(f"{'model':<12} {'single p50':>10} {'single p99':>10} {'batch':>8}")
+    for name, m in (("lexicon", base), ("tfns_linear", ours)):
+        print(f"{name:<12} {m['p50']:>10.3f} {m['p99']:>10.3f} {m['batch']:>8.3f}")
+    print(
+        f"ratio tfns_linear / lexicon: single p50 {ours['p50'] / base['p50']:.1f}x, "
+        f"batch {ours['batch'] / base['batch']:.1f}x; budget 50 ms: "
+        f"{'met' if ours['p99'] <= 50 else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
