@@ -18,6 +18,7 @@ whole file, feed, or command.
     ├── VisionError            an image could not be decoded or a model not loaded
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
+    ├── LineageError           `tradelake lineage` found no such run or dataset
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -114,3 +115,7 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class LineageError(TradelakeError):
+    """Nothing in the lineage events matches what was asked for."""

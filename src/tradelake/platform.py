@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -30,6 +30,15 @@ from tradelake.jobs import vision as vision_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
+from tradelake.ops import datasets
+from tradelake.ops.lineage import (
+    EVENTS_FILE,
+    Dataset,
+    LineageEmitter,
+    RunHandle,
+    lineage_config,
+)
+from tradelake.ops.observer import Observer
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
 from tradelake.stream import lineage
@@ -109,9 +118,19 @@ class Platform:
     def features(self) -> FeatureStore:
         return FeatureStore(self.settings.features_path, self.staging, self.instruments)
 
+    @cached_property
+    def ops(self) -> Observer:
+        """Lineage (``[lineage]``) and data-quality alerts (``[quality_alerts]``) of this home."""
+        from tradelake.ops.quality_alerts import open_quality_alerts
+
+        return Observer(
+            LineageEmitter(lineage_config(self.settings.home, self.settings.raw)),
+            open_quality_alerts(self.settings),
+        )
+
     @property
     def ingest_env(self) -> ingest_job.IngestEnv:
-        return ingest_job.IngestEnv(self.landing, self.staging, self.instruments)
+        return ingest_job.IngestEnv(self.landing, self.staging, self.instruments, self.ops)
 
     def ingest(
         self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
@@ -131,9 +150,15 @@ class Platform:
         self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
-            return self._ingest(files, timezone, progress)
+            inputs = [datasets.dropped_file(path) for path in files]
+            with self.ops.run("ingest", inputs=inputs) as run:
+                report = self._ingest(files, timezone, progress, run)
+                run.writes(self._file_datasets(report.files))
+            return report
 
-    def _ingest(self, files: list[Path], timezone: str, progress: Progress | None) -> IngestReport:
+    def _ingest(
+        self, files: list[Path], timezone: str, progress: Progress | None, run: RunHandle
+    ) -> IngestReport:
         env = self.ingest_env
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
@@ -148,7 +173,7 @@ class Platform:
                 # repairs a store left behind by a crash between staging and refresh even when
                 # every file is a duplicate now.
                 crash_point("before_refresh")
-                refresh = self.features.refresh()
+                refresh = self._refresh(parent=run)
             failures = self.staging.flush()
         for result in results:
             if result.landing_id in failures and result.status == "ingested":
@@ -161,19 +186,46 @@ class Platform:
 
     def refresh(self) -> RefreshResult:
         with self.writing():
-            return self.features.refresh()
+            return self._refresh()
+
+    def _refresh(self, parent: RunHandle | None = None) -> RefreshResult:
+        """Refresh the feature store as one lineage run (staged tables in, feature tables
+        out), then check the reconciliation for new mismatches (``[quality_alerts]``)."""
+        with self.ops.run("refresh", parent=parent) as run:
+            result = self.features.refresh()
+            run.reads(datasets.staging_tables(self.settings.staging_url, result.tables_changed))
+            run.writes(datasets.feature_tables(self.settings.features_path, result.rebuilt))
+        quality = self.ops.quality
+        if quality is not None and "journal_reconciliation" in result.rebuilt:
+            quality.check_reconciliation(self.reconciliation(differences_only=True))
+        return result
+
+    def _file_datasets(self, files: Sequence[ingest_job.FileResult]) -> list[Dataset]:
+        """The landing objects and staging tables that files were written to."""
+        landing_url = self.settings.landing_url
+        out = [
+            datasets.landing_object(landing_url, f.source, f.landing_id)
+            for f in files
+            if f.landing_id and f.source
+        ]
+        tables = {table for f in files for table in f.tables}
+        return out + datasets.staging_tables(self.settings.staging_url, tables)
 
     def replay(
         self, *, progress: Progress | None = None, verified: Verification | None = None
     ) -> replay_job.ReplayResult:
         with self.writing():
-            return replay_job.replay(
-                self.ingest_env,
-                self.features,
-                Path(self.settings.staging_url),
-                progress=progress,
-                verified=verified,
-            )
+            inputs = [datasets.landing_zone(self.settings.landing_url)]
+            with self.ops.run("replay", inputs=inputs) as run:
+                result = replay_job.replay(
+                    self.ingest_env,
+                    self.features,
+                    Path(self.settings.staging_url),
+                    progress=progress,
+                    verified=verified,
+                )
+                run.writes(self._file_datasets(result.results))
+            return result
 
     def sweep_temp_files(self) -> list[str]:
         """Remove temp files that writers killed mid-write left in landing, staging, the
@@ -270,15 +322,19 @@ class Platform:
         progress: Progress | None = None,
     ) -> vision_job.TrainReport:
         """Train, evaluate, log to MLflow, register; promote only if it beats the champion."""
-        return vision_job.train_and_publish(
-            home=self.settings.home,
-            tracking_uri=self.settings.mlflow_tracking_uri,
-            epochs=epochs,
-            n_train=n_train,
-            seed=seed,
-            time_budget=time_budget,
-            progress=progress,
-        )
+        charts = Dataset("tradelake://synthetic-charts", f"seed={seed}/n={n_train}")
+        with self.ops.run("train.vision", inputs=[charts]) as run:
+            report = vision_job.train_and_publish(
+                home=self.settings.home,
+                tracking_uri=self.settings.mlflow_tracking_uri,
+                epochs=epochs,
+                n_train=n_train,
+                seed=seed,
+                time_budget=time_budget,
+                progress=progress,
+            )
+            run.writes([datasets.model(report.tracking_uri, "chart_cnn", report.version)])
+        return report
 
     # -- real-time stream (issue 9) ---------------------------------------------------------
 
@@ -307,6 +363,28 @@ class Platform:
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
+
+    # -- operations (issue 14) ---------------------------------------------------------------
+
+    def lineage_of(self, query: str, *, depth: int = 6, limit: int = 5) -> dict[str, Any]:
+        """Upstream and downstream of a table, dataset or run, from the lineage events."""
+        from tradelake.ops.lineage import read_events
+        from tradelake.ops.lineage_graph import lineage_of
+
+        events = read_events(self.ops_lineage_file)
+        return lineage_of(events, query, depth=depth, limit=limit)
+
+    def lineage_runs(self, last: int = 20) -> list[dict[str, Any]]:
+        """The newest runs in the lineage events, newest first."""
+        from tradelake.ops.lineage import read_events
+        from tradelake.ops.lineage_graph import recent_runs
+
+        return recent_runs(read_events(self.ops_lineage_file), last)
+
+    @property
+    def ops_lineage_file(self) -> Path:
+        """``<home>/lineage/events.jsonl``: every run event of this data home."""
+        return self.settings.home / EVENTS_FILE
 
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""

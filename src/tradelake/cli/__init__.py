@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tradelake.cli import desk, feeds, landing, stream, vision
+from tradelake.cli import desk, feeds, landing, ops, stream, vision
 from tradelake.cli.common import HELP_MARKUP
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ feeds.register(app)
 landing.register(app)
 vision.register(app)
 stream.register(app)
+ops.register(app)
 
 
 def installed_version() -> str:

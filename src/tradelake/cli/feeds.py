@@ -72,14 +72,22 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
             raise typer.Exit(EXIT_PARTIAL)
 
 
-def run(home: HomeOpt = None) -> None:
+def run(
+    home: HomeOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics on 127.0.0.1 ([metrics] port, 9464; 0 = off)."),
+    ] = None,
+) -> None:
     """Run every feed on its schedule and watch input/ until SIGTERM or Ctrl-C.
 
+    Serves Prometheus metrics at http://127.0.0.1:9464/metrics ([metrics] host/port).
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
     from tradelake.jobs.feed_state import FeedStateStore
     from tradelake.jobs.feeds import load_feeds
     from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+    from tradelake.ops.metrics_endpoint import exposing_metrics
 
     with command(False) as console:
         platform = open_platform(home)
@@ -103,11 +111,13 @@ def run(home: HomeOpt = None) -> None:
             report=lambda line: console.info(shown(line)),
             refresh_retry_s=settings.watch_seconds("retry_s"),
         )
-        console.info(
-            f"running {len(feeds)} feed(s) and watching {settings.input_dir}; "
-            "stop with Ctrl-C or SIGTERM"
-        )
-        scheduler.run(stop)
+        with exposing_metrics(settings.raw, metrics_port) as where:
+            _seed_feed_metrics(feeds, FeedStateStore(settings.state_dir))
+            console.info(
+                f"running {len(feeds)} feed(s) and watching {settings.input_dir}{where}; "
+                "stop with Ctrl-C or SIGTERM"
+            )
+            scheduler.run(stop)
         console.info("stopped: in-flight pulls finished")
 
 
@@ -139,6 +149,15 @@ def status(
         else:
             console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
         write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
+
+
+def _seed_feed_metrics(feeds: Sequence[FeedConfig], states: Any) -> None:
+    """Each feed's last success from its saved state, so the lag gauge starts right."""
+    from tradelake.ops import metrics
+
+    for feed in feeds:
+        state = states.load(feed.name)
+        metrics.observe_feed_state(feed.name, state.last_success_ts, state.consecutive_failures)
 
 
 def _select(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:

@@ -100,6 +100,7 @@ class FeedScheduler:
         self._refresh_retry: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
         self._watch_busy: Future[None] | None = None
+        self._late_checked = 0.0  # monotonic time of the last late-feed check
         now = self.options.now()
         self.slots = [self._schedule(feed, now) for feed in feeds]
 
@@ -116,6 +117,7 @@ class FeedScheduler:
                 if watcher:
                     self._poll(watcher)
                 self._retry_refresh()
+                self._check_late(now)
                 stop.wait(self._sleep_for(self.options.now()))
         finally:
             self._pool.shutdown(wait=True)
@@ -169,6 +171,16 @@ class FeedScheduler:
         if due is not None and time.monotonic() >= due and not running:
             self._refresh_due = None
             self._refresh_retry = self._pool.submit(self._guarded, self.refresh)
+
+    def _check_late(self, now: datetime) -> None:
+        """Feeds with no success since a fire that is past its grace ([quality_alerts]
+        feed_late_s) raise a quality alert; checked every ``late_check_s``."""
+        quality = self.env.ops.quality
+        if quality is None or time.monotonic() - self._late_checked < quality.config.late_check_s:
+            return
+        self._late_checked = time.monotonic()
+        for slot in self.slots:
+            quality.check_feed_late(slot.feed, self.states.load(slot.feed.name), now)
 
     def _guarded(self, work: Callable[..., _T], *args: object) -> _T | None:
         """Run pool work so that a bug is logged with its traceback instead of lost in a Future."""
