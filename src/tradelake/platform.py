@@ -153,7 +153,7 @@ class Platform:
             inputs = [datasets.dropped_file(path) for path in files]
             with self.ops.run("ingest", inputs=inputs) as run:
                 report = self._ingest(files, timezone, progress, run)
-                run.writes(self._file_datasets(report.files))
+                self._record_files(run, report.files)
             return report
 
     def _ingest(
@@ -200,16 +200,18 @@ class Platform:
             quality.check_reconciliation(self.reconciliation(differences_only=True))
         return result
 
-    def _file_datasets(self, files: Sequence[ingest_job.FileResult]) -> list[Dataset]:
-        """The landing objects and staging tables that files were written to."""
+    def _record_files(self, run: RunHandle, files: Sequence[ingest_job.FileResult]) -> None:
+        """A run lands each file, then parses it back from landing into staging tables: the
+        landing objects are its outputs and inputs, the tables its outputs."""
         landing_url = self.settings.landing_url
-        out = [
+        landed = [
             datasets.landing_object(landing_url, f.source, f.landing_id)
             for f in files
             if f.landing_id and f.source
         ]
         tables = {table for f in files for table in f.tables}
-        return out + datasets.staging_tables(self.settings.staging_url, tables)
+        run.reads(landed)
+        run.writes([*landed, *datasets.staging_tables(self.settings.staging_url, tables)])
 
     def replay(
         self, *, progress: Progress | None = None, verified: Verification | None = None
@@ -224,7 +226,7 @@ class Platform:
                     progress=progress,
                     verified=verified,
                 )
-                run.writes(self._file_datasets(result.results))
+                self._record_files(run, result.results)
             return result
 
     def sweep_temp_files(self) -> list[str]:

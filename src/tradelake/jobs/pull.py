@@ -197,7 +197,9 @@ def pull_and_record(
         else:
             with client:
                 result = pull_feed(env, feed, client, state, now=options.now)
-        run.writes(datasets.landing_object(env.landing.url, *o) for o in result.objects)
+        landed = [datasets.landing_object(env.landing.url, *o) for o in result.objects]
+        run.reads(landed)  # landed, then parsed back from landing
+        run.writes(landed)
         run.writes(datasets.staging_tables(env.staging.root, result.tables))
         run.failed = result.error if result.status == "failed" else None
     if next_run is not None:

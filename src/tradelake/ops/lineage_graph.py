@@ -7,7 +7,9 @@ recursively, what those runs read; *downstream* is the runs that read it and wha
 A table written by every ingest would list every run ever, so each dataset shows at most
 ``limit`` writers (or readers): first those that share another input with the run the walk came
 from (the CV window that scored *this* alert's frame, not every window), then the newest; the
-rest are counted. The walk stops at ``depth`` runs and never visits a run twice.
+rest are counted. The walk stops at ``depth`` runs and expands a run once: where it shows up
+again (a file's ingest wrote both ``trades_raw`` and ``atas_journal``) it is listed with
+``"repeated": true`` and no children, so the output stays the size of the graph.
 """
 
 from __future__ import annotations
@@ -137,7 +139,9 @@ class LineageGraph:
     ) -> dict[str, Any]:
         node: dict[str, Any] = dataset.to_dict()
         ids = self.writers if direction == "up" else self.readers
-        candidates = [self.runs[i] for i in ids.get(dataset, []) if i not in seen]
+        candidates = [
+            self.runs[i] for i in ids.get(dataset, []) if i != getattr(came_from, "run_id", None)
+        ]
         key = "written_by" if direction == "up" else "read_by"
         if depth <= 0 or not candidates:
             node[key] = []
@@ -147,9 +151,12 @@ class LineageGraph:
         chosen = _rank(candidates, came_from)[:limit]
         node[key] = []
         for run in chosen:
+            step = run.summary()
+            if run.run_id in seen:
+                node[key].append({**step, "repeated": True})
+                continue
             seen.add(run.run_id)
             nexts = run.inputs if direction == "up" else run.outputs
-            step = run.summary()
             step["inputs" if direction == "up" else "outputs"] = [
                 self._walk(d, direction, depth - 1, limit, seen, run)
                 for d in sorted(nexts)
@@ -243,7 +250,8 @@ def _run_line(run: dict[str, Any]) -> str:
 
 
 def _run_lines(run: dict[str, Any], nexts: str, key: str, level: int, arrow: str) -> list[str]:
-    lines = ["  " * level + arrow + _run_line(run)]
+    repeated = " (shown above)" if run.get("repeated") else ""
+    lines = ["  " * level + arrow + _run_line(run) + repeated]
     for dataset in run.get(nexts, []):
         lines += _dataset_lines(dataset, key, nexts, level + 1, arrow)
     return lines
