@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -45,10 +44,6 @@ def test_run_endpoint_counts_files_rows_and_quarantine_after_two_ingests(home: P
     (home / "a.xlsx").write_bytes(clean)
     (home / "b.xlsx").write_bytes(messy)
     platform = Platform.open(home)
-    with exposing_metrics({"metrics": {"port": 0}}, port=None) as where:
-        assert where == ""  # port 0 is off: nothing served, recording is on
-    with exposing_metrics({}, port=0):
-        pass
     recorded = metrics.enable()
     server = metrics.serve_http(recorded, "127.0.0.1", 0)
     try:
@@ -82,7 +77,6 @@ def test_run_endpoint_counts_files_rows_and_quarantine_after_two_ingests(home: P
     # One refresh per ingest, each observed once.
     assert total(values, "tradelake_refresh_duration_seconds_count") == 2
     assert total(values, "tradelake_refresh_duration_seconds_sum") > 0
-    assert isinstance(trades, pl.DataFrame)
 
 
 def test_nothing_is_recorded_until_enabled(home: Path) -> None:
@@ -104,3 +98,18 @@ def test_feed_lag_is_computed_when_scraped() -> None:
     assert 119 <= total(values, "tradelake_feed_lag_seconds", feed="fred") < 160
     assert total(values, "tradelake_feed_consecutive_failures", feed="fred") == 3
     assert total(values, "tradelake_feed_pulls_total", feed="fred", status="failed") == 1
+
+
+def test_a_taken_metrics_port_is_reported_and_the_command_goes_on() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with exposing_metrics({"metrics": {"port": port}}) as where:
+            assert where.startswith(f"; metrics NOT served: 127.0.0.1:{port} refused")
+    with exposing_metrics({}, port=0) as where:
+        assert where == ""
+    with pytest.raises(Exception, match=r"\[metrics\] port = 70000 is not a TCP port"):
+        metrics.endpoint({"metrics": {"port": 70000}})
