@@ -153,7 +153,9 @@ class Platform:
             inputs = [datasets.dropped_file(path) for path in files]
             with self.ops.run("ingest", inputs=inputs) as run:
                 report = self._ingest(files, timezone, progress, run)
-                self._record_files(run, report.files)
+                datasets.record_files(
+                    run, self.settings.landing_url, self.settings.staging_url, report.files
+                )
             return report
 
     def _ingest(
@@ -200,19 +202,6 @@ class Platform:
             quality.check_reconciliation(self.reconciliation(differences_only=True))
         return result
 
-    def _record_files(self, run: RunHandle, files: Sequence[ingest_job.FileResult]) -> None:
-        """A run lands each file, then parses it back from landing into staging tables: the
-        landing objects are its outputs and inputs, the tables its outputs."""
-        landing_url = self.settings.landing_url
-        landed = [
-            datasets.landing_object(landing_url, f.source, f.landing_id)
-            for f in files
-            if f.landing_id and f.source
-        ]
-        tables = {table for f in files for table in f.tables}
-        run.reads(landed)
-        run.writes([*landed, *datasets.staging_tables(self.settings.staging_url, tables)])
-
     def replay(
         self, *, progress: Progress | None = None, verified: Verification | None = None
     ) -> replay_job.ReplayResult:
@@ -226,7 +215,9 @@ class Platform:
                     progress=progress,
                     verified=verified,
                 )
-                self._record_files(run, result.results)
+                datasets.record_files(
+                    run, self.settings.landing_url, self.settings.staging_url, result.results
+                )
             return result
 
     def sweep_temp_files(self) -> list[str]:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from fixtures.atas import export
+from tradelake.ops.lineage import EVENTS_FILE, read_events
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
 PROMETHEUS = shutil.which("prometheus")
@@ -97,7 +98,7 @@ def tradelake_run(home: Path) -> Iterator[int]:
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="no prometheus binary: apt-get install prometheus")
 def test_prometheus_scrapes_run_and_answers_every_dashboard_query(
-    tradelake_run: int, tmp_path: Path
+    tradelake_run: int, tmp_path: Path, home: Path
 ) -> None:
     assert PROMETHEUS is not None
     config = tmp_path / "prometheus.yml"
@@ -133,3 +134,9 @@ def test_prometheus_scrapes_run_and_answers_every_dashboard_query(
                 assert answer["status"] == "success", (panel["title"], answer)
     finally:
         stop(prometheus)
+    # The watcher's batch is an ingest run in the lineage, from the dropped file to staging.
+    events = read_events(home / EVENTS_FILE)
+    done = [e for e in events if e["job"]["name"] == "ingest" and e["eventType"] == "COMPLETE"]
+    assert len(done) == 1
+    assert [d["name"] for d in done[0]["inputs"] if d["name"].endswith(".xlsx")] == ["export.xlsx"]
+    assert {"trades_raw", "atas_journal"} <= {d["name"] for d in done[0]["outputs"]}

@@ -113,3 +113,16 @@ def test_a_taken_metrics_port_is_reported_and_the_command_goes_on() -> None:
         assert where == ""
     with pytest.raises(Exception, match=r"\[metrics\] port = 70000 is not a TCP port"):
         metrics.endpoint({"metrics": {"port": 70000}})
+
+
+def test_model_info_follows_a_hot_swap() -> None:
+    recorded = metrics.enable()
+    metrics.observe_predictions("chart_cnn/1", ["bull_flag", "bull_flag"])
+    metrics.observe_predictions("chart_cnn/2", ["double_top"])
+    values = samples(metrics.exposition(recorded)[0].decode())
+    serving = {
+        dict(lab)["model_version"] for (n, lab), v in values.items() if n == "tradelake_model_info"
+    }
+    assert serving == {"chart_cnn/2"}
+    assert total(values, "tradelake_predictions_total", model_version="chart_cnn/1") == 2
+    assert total(values, "tradelake_predictions_total", signal="double_top") == 1

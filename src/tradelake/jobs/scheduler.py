@@ -42,6 +42,7 @@ from tradelake.jobs.pull import (
     pull_and_record,
 )
 from tradelake.jobs.watch import FolderWatcher
+from tradelake.ops import datasets
 
 logger = logging.getLogger("tradelake.scheduler")
 
@@ -202,9 +203,12 @@ class FeedScheduler:
         try:
             # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
             with self._writing(), STAGING_LOCK:
-                results: list[FileResult] = ingest_paths(
-                    self.env, batch, timezone=self.watch.timezone
-                )
+                inputs = [datasets.dropped_file(path) for path in batch]
+                with self.env.ops.run("ingest", inputs=inputs) as run:
+                    results: list[FileResult] = ingest_paths(
+                        self.env, batch, timezone=self.watch.timezone
+                    )
+                    datasets.record_files(run, self.env.landing.url, self.env.staging.root, results)
         except TransientError as exc:  # the write lock's timeout, too
             watcher.retry_later(batch, self.watch.retry_s)
             self.report(f"ingest of {len(batch)} file(s) postponed ({exc}); trying again soon")

@@ -19,11 +19,12 @@ dropped file            ``file://`` + folder                 file name
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from tradelake.ops.lineage import Dataset
+from tradelake.ops.lineage import Dataset, RunHandle
 
 
 def store_url(url: str | Path) -> str:
@@ -76,3 +77,32 @@ def feed_endpoint(url: str) -> Dataset:
 def dropped_file(path: Path) -> Dataset:
     resolved = Path(path).resolve()
     return Dataset(resolved.parent.as_uri(), resolved.name)
+
+
+class StagedFile(Protocol):
+    """What a job reports per file (``jobs.ingest.FileResult``)."""
+
+    @property
+    def landing_id(self) -> str | None: ...
+
+    @property
+    def source(self) -> str | None: ...
+
+    @property
+    def tables(self) -> Mapping[str, Any]: ...
+
+
+def record_files(
+    run: RunHandle, landing_url: str, staging_url: str | Path, files: Iterable[StagedFile]
+) -> None:
+    """A run lands each file, then parses it back from landing into staging tables: the
+    landing objects are its outputs and its inputs, the tables its outputs."""
+    files = list(files)
+    landed = [
+        landing_object(landing_url, f.source, f.landing_id)
+        for f in files
+        if f.landing_id and f.source
+    ]
+    tables = {table for f in files for table in f.tables}
+    run.reads(landed)
+    run.writes([*landed, *staging_tables(staging_url, tables)])

@@ -69,6 +69,7 @@ class Metrics:
     quality_alerts: Counter
     lineage_events: Counter
     feeds: FeedClock
+    serving: list[str | None]  # [model version whose info series is 1], mutable in place
 
 
 class FeedClock:
@@ -266,8 +267,12 @@ def observe_predictions(model_version: str, signals: Iterable[str]) -> None:
     m = _active
     if m is None:
         return
-    m.model_info.clear()
-    m.model_info.labels(model_version).set(1)
+    if m.serving[0] != model_version:  # a hot swap: the old version's series goes
+        with _lock:
+            if m.serving[0] is not None:
+                m.model_info.remove(m.serving[0])
+            m.model_info.labels(model_version).set(1)
+            m.serving[0] = model_version
     for signal in signals:
         m.predictions.labels(model_version, signal).inc()
 
@@ -367,6 +372,7 @@ def _build() -> Metrics:
             "lineage_events", "OpenLineage run events emitted, by state.", ("state",)
         ),
         feeds=feeds,
+        serving=[None],
     )
 
 
