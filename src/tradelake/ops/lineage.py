@@ -16,15 +16,24 @@ Secrets: every string that goes into an event (job and dataset names, error mess
 :func:`tradelake.redaction.redact` first, and the line written to the file is masked once more,
 so a key that reached a URL or an error never reaches lineage.
 
-``openlineage`` is imported on the first event (about half a second), never at module import.
+Events are built and written on one background thread, in order: the import of
+``openlineage`` (about half a second, more on a loaded machine) overlaps the job's own work
+instead of adding to it. A top-level run waits at its end until its events are written
+(:meth:`LineageEmitter.flush`), so when ``tradelake ingest`` returns, its events are in the
+file; the stream's runs do not wait (the alert path never does), and whatever is queued when the
+process exits is written first.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import json
 import logging
+import os
+import queue
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,6 +134,39 @@ class LineageEmitter:
         self._lock = threading.Lock()
         self._http: Any = None
         self._ready = False
+        self._pending: queue.Queue[_Pending] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._worker_lock = threading.Lock()
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every queued event is written (and sent); False if it took too long."""
+        if self._worker is None:
+            return True
+        done = threading.Event()
+        self._pending.put(_Pending(None, done=done))
+        return done.wait(timeout_s)
+
+    def _ensure_worker(self) -> None:
+        with self._worker_lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._drain, name="lineage-events", daemon=True
+                )
+                self._worker.start()
+                atexit.register(self.flush)
+
+    def _drain(self) -> None:
+        while True:
+            item = self._pending.get()
+            if item.done is not None:
+                item.done.set()
+                continue
+            try:
+                self._write(*item.event)
+            except Exception:  # lineage describes the work; it never stops it
+                logger.exception(
+                    "a lineage event could not be written to %s", self.config.events_file
+                )
 
     def prepare(self) -> None:
         """Import openlineage and open the transports now (a server does it at start, so the
@@ -162,14 +204,19 @@ class LineageEmitter:
         outputs: Iterable[Dataset] = (),
         parent: RunHandle | None = None,
     ) -> Iterator[RunHandle]:
-        """START now; COMPLETE when the block ends, FAIL (with the error) when it raises."""
+        """START now; COMPLETE when the block ends, FAIL (with the error) when it raises. A
+        top-level run (no parent) returns once its events are written."""
         handle = self.start(job, inputs=inputs, outputs=outputs, parent=parent)
         try:
             yield handle
         except BaseException as exc:
             self.finish(handle, error=f"{type(exc).__name__}: {exc}", parent=parent)
+            if parent is None:
+                self.flush()
             raise
         self.finish(handle, error=handle.failed, parent=parent)
+        if parent is None:
+            self.flush()
 
     def start(
         self,
@@ -180,10 +227,8 @@ class LineageEmitter:
         parent: RunHandle | None = None,
         started: datetime | None = None,
     ) -> RunHandle:
-        from openlineage.client.uuid import generate_new_uuid
-
         when = started or datetime.now(UTC)
-        handle = RunHandle(str(generate_new_uuid(when)), job, when, set(inputs), set(outputs))
+        handle = RunHandle(_uuid7(when), job, when, set(inputs), set(outputs))
         self._emit("START", handle, when, parent=parent)
         return handle
 
@@ -221,6 +266,20 @@ class LineageEmitter:
     ) -> None:
         if not self.config.enabled:
             return
+        snapshot = RunHandle(
+            handle.run_id, handle.job, handle.started, set(handle.inputs), set(handle.outputs)
+        )
+        self._ensure_worker()
+        self._pending.put(_Pending((state, snapshot, when, parent, error)))
+
+    def _write(
+        self,
+        state: str,
+        handle: RunHandle,
+        when: datetime,
+        parent: RunHandle | None,
+        error: str | None,
+    ) -> None:
         self.prepare()
         event = self._event(state, handle, when, parent, error)
         line = redact(_serialize(event))  # a secret in any field is masked, whatever put it there
@@ -289,6 +348,29 @@ class LineageEmitter:
             logger.warning(
                 "OpenLineage endpoint %s refused an event: %s", self.config.url, redact(str(exc))
             )
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A queued event (state, run, time, parent, error), or a flush marker (``done``)."""
+
+    event: Any
+    done: threading.Event | None = None
+
+
+def _uuid7(when: datetime) -> str:
+    """A UUIDv7 (RFC 9562: 48-bit Unix milliseconds, version 7, random bits), as OpenLineage
+    recommends for run ids: time-ordered, so run ids sort by start."""
+    millis = int(when.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis << 80)
+        | (0x7 << 76)
+        | ((rand >> 68) << 64)
+        | (0b10 << 62)
+        | (rand & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=value))
 
 
 def _serialize(event: Any) -> str:
