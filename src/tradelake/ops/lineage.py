@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 EVENTS_FILE = Path("lineage") / "events.jsonl"
 PRODUCER = "https://github.com/tradelake/tradelake"
 DEFAULT_NAMESPACE = "tradelake"
+IDLE_S = 5.0  # the writer thread ends after this long without events
 
 
 @dataclass(frozen=True, order=True)
@@ -137,27 +138,40 @@ class LineageEmitter:
         self._pending: queue.Queue[_Pending] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
+        self._exit_hook = False
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every queued event is written (and sent); False if it took too long."""
         if self._worker is None:
             return True
         done = threading.Event()
-        self._pending.put(_Pending(None, done=done))
+        self._enqueue(_Pending(None, done=done))
         return done.wait(timeout_s)
 
-    def _ensure_worker(self) -> None:
+    def _enqueue(self, item: _Pending) -> None:
+        """Queue ``item``, starting the writer thread if none runs (it ends after a few idle
+        seconds, so a process with many data homes keeps no idle threads)."""
         with self._worker_lock:
-            if self._worker is None or not self._worker.is_alive():
+            self._pending.put(item)
+            if self._worker is None:
                 self._worker = threading.Thread(
                     target=self._drain, name="lineage-events", daemon=True
                 )
                 self._worker.start()
-                atexit.register(self.flush)
+                if not self._exit_hook:
+                    atexit.register(self.flush)
+                    self._exit_hook = True
 
     def _drain(self) -> None:
         while True:
-            item = self._pending.get()
+            try:
+                item = self._pending.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._worker_lock:  # _enqueue puts under this lock: nothing slips by
+                    if self._pending.empty():
+                        self._worker = None
+                        return
+                continue
             if item.done is not None:
                 item.done.set()
                 continue
@@ -269,8 +283,7 @@ class LineageEmitter:
         snapshot = RunHandle(
             handle.run_id, handle.job, handle.started, set(handle.inputs), set(handle.outputs)
         )
-        self._ensure_worker()
-        self._pending.put(_Pending((state, snapshot, when, parent, error)))
+        self._enqueue(_Pending((state, snapshot, when, parent, error)))
 
     def _write(
         self,
