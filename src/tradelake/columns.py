@@ -33,6 +33,7 @@ MONEY_COLUMNS = frozenset(
         "largest_loss",
         "max_drawdown",
         "net_total",
+        "open_pnl",
     }
 )
 MONEY_DECIMALS = 2  # USD and EUR cents; a currency with another minor unit needs a map here

@@ -10,6 +10,7 @@ the environment variable or file that holds its key (see :func:`read_secret`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -26,7 +27,10 @@ from tradelake.redaction import register_secret
 CONFIG_FILE = "tradelake.toml"
 ENV_PREFIX = "TRADELAKE_"
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+# What ATAS times are read in when no zone is configured (ingest warns per file).
+FALLBACK_TIMEZONE = "UTC"
 _SECRET_SETTING_RE = re.compile(r"(?i)(key|token|secret|password).*_(env|file)$")
+_SECRET_REF_SETTING_RE = re.compile(r"(?i)_secret$")
 
 DEFAULT_TOML = """\
 # tradelake configuration. Every key is optional; the values below are the defaults.
@@ -53,9 +57,10 @@ lock_timeout = 600
 # the usual AWS_* environment variables or profile, never from this file.
 
 [sources.atas]
-# Time zone of the machine that exported the ATAS workbooks (IANA name). Override per run
-# with `tradelake ingest --tz ZONE`.
-timezone = "UTC"
+# Time zone of the machine that exported the ATAS workbooks (IANA name): ATAS writes local
+# wall-clock times without an offset. Unset, times are read as UTC and every ingested export
+# gets a warning. Override per run with `tradelake ingest --tz ZONE`.
+<ATAS_TIMEZONE>
 # Folder watched by `tradelake watch` / `tradelake run`.
 input_dir = "input"
 
@@ -78,6 +83,24 @@ model = ""
 # Experiment tracking and model registry. Empty = embedded: sqlite:///<home>/mlflow.db with
 # artifacts in <home>/mlartifacts, no server. Set a URL (e.g. "http://mlflow:5000") for a server.
 tracking_uri = ""
+
+# The signal ensemble (`tradelake model train signal`, POST /api/score on `tradelake serve`).
+# [ensemble]
+# folds = 5                 # walk-forward test blocks
+# embargo_minutes = 60      # gap between a training trip's close and the test block
+# poll_s = 1.0              # how often serve checks signal_ensemble@champion for a move
+# underlyings = { MES = "SPX", NQ = "NDX" }   # option chain per root (default: the root)
+
+# Which instrument each stream device shows (its chart signals join that root's trades).
+# [[screens]]
+# device = "desk1"
+# instrument = "MES"
+
+# Jobs `tradelake run` fires on a cron schedule (the same Platform methods Airflow would call).
+# [[jobs]]
+# name = "signal-hourly"
+# job = "train_signal"
+# schedule = "5 * * * *"
 
 [stream]
 # The real-time path (`tradelake serve`). "memory" = in-process queue, every role in one process.
@@ -152,7 +175,7 @@ _DEFAULTS: dict[str, Any] = {
     "staging": {"url": "staging"},
     "features": {"path": "features.duckdb", "lock_timeout": 600},
     "s3": {},
-    "sources": {"atas": {"timezone": "UTC", "input_dir": "input"}},
+    "sources": {"atas": {"input_dir": "input"}},
     "instruments": {},
     "feeds": [],
     "watch": {"settle_s": 1.0, "give_up_s": 120.0, "retry_s": 5.0},
@@ -209,9 +232,18 @@ class Settings:
 
     @property
     def atas_timezone(self) -> str:
-        return validate_timezone(
-            str(self.raw["sources"]["atas"]["timezone"]), "sources.atas.timezone"
-        )
+        """The configured ATAS zone, else :data:`FALLBACK_TIMEZONE` (callers that can say so
+        check :attr:`atas_timezone_configured` first)."""
+        return self.atas_timezone_configured or FALLBACK_TIMEZONE
+
+    @property
+    def atas_timezone_configured(self) -> str | None:
+        """``[sources.atas] timezone`` from the file or ``TRADELAKE_SOURCES__ATAS__TIMEZONE``,
+        checked; None when neither sets it."""
+        value = self.raw["sources"]["atas"].get("timezone")
+        if value is None or str(value).strip() == "":
+            return None
+        return validate_timezone(str(value), "sources.atas.timezone")
 
     @property
     def s3_options(self) -> dict[str, Any]:
@@ -277,14 +309,53 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
     return Settings(home=root, raw=merged)
 
 
-def write_default_config(home: Path, *, overwrite: bool = False) -> Path:
-    """Write the commented default ``tradelake.toml``; refuses to clobber an edited file."""
+def write_default_config(
+    home: Path, *, overwrite: bool = False, timezone: str | None = None
+) -> Path:
+    """Write the commented default ``tradelake.toml`` with ``[sources.atas] timezone`` set to
+    ``timezone`` (left commented out when None); refuses to clobber an edited file."""
+    target = config_target(home, overwrite=overwrite)
     home.mkdir(parents=True, exist_ok=True)
+    if timezone is None:
+        line = '# timezone = "Europe/Berlin"'
+    else:
+        line = f'timezone = "{validate_timezone(timezone, "sources.atas.timezone")}"'
+    target.write_text(DEFAULT_TOML.replace("<ATAS_TIMEZONE>", line), encoding="utf-8")
+    return target
+
+
+def config_target(home: Path, *, overwrite: bool = False) -> Path:
+    """Where ``tradelake.toml`` goes; refuses (ConfigError) when one exists and ``overwrite``
+    is not set, so ``init`` can check before it asks anything."""
     target = home / CONFIG_FILE
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists; edit it, or pass --force to rewrite it.")
-    target.write_text(DEFAULT_TOML, encoding="utf-8")
     return target
+
+
+def machine_timezone() -> str | None:
+    """This machine's IANA zone: ``$TZ``, else the zone ``/etc/localtime`` links to, else
+    ``/etc/timezone``; None when none of them names a valid zone."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
+    for name in candidates:
+        if name and _is_zone(name):
+            return name
+    return None
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def validate_timezone(name: str, setting: str) -> str:
@@ -298,12 +369,18 @@ def validate_timezone(name: str, setting: str) -> str:
     return name
 
 
-def read_secret(name: str, *, env_var: str | None, file: str | None) -> str:
-    """Return a secret from an environment variable or a file, listing both places on failure.
+def read_secret(name: str, *, env_var: str | None, file: str | None, ref: str | None = None) -> str:
+    """Return a secret from a reference (``ref``: ``env:``/``file:``/``aws-sm:``, see
+    :mod:`tradelake.secret_refs`), else an environment variable or a file, listing every place
+    on failure.
 
     The value is registered with :mod:`tradelake.redaction` before it is returned, so every
     output of this process (console, state, quarantine, logs) masks it from then on.
     """
+    if ref:
+        from tradelake.secret_refs import resolve
+
+        return resolve(ref, where=f"the secret reference of {name}")
     value = _secret_value(env_var, file)
     if value:
         register_secret(value)
@@ -336,7 +413,9 @@ def register_configured_secrets(config: Any) -> None:
     """
     if isinstance(config, Mapping):
         for key, value in config.items():
-            if isinstance(value, str) and _SECRET_SETTING_RE.search(str(key)):
+            if isinstance(value, str) and _SECRET_REF_SETTING_RE.search(str(key)):
+                _register_reference(value)
+            elif isinstance(value, str) and _SECRET_SETTING_RE.search(str(key)):
                 env_var = value if str(key).endswith("_env") else None
                 secret = _secret_value(env_var, None if env_var else value)
                 if secret:
@@ -346,6 +425,17 @@ def register_configured_secrets(config: Any) -> None:
     elif isinstance(config, list):
         for item in config:
             register_configured_secrets(item)
+
+
+def _register_reference(reference: str) -> None:
+    """Mask a referenced secret that is cheap to read (env, file); a vault's is masked when a
+    command resolves it, so loading settings never calls a remote API."""
+    from tradelake.secret_refs import resolve
+
+    if reference.startswith(("env:", "file:")):
+        # One that cannot be read is the concern of the command that needs it (it says where).
+        with contextlib.suppress(ConfigError):
+            resolve(reference, where="a *_secret setting")
 
 
 def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> None:

@@ -78,6 +78,13 @@ class Console:
         if not self.json_mode:
             self.err.print(f"[yellow]note:[/] {escape(message)}", soft_wrap=True)
 
+    def warning(self, message: str) -> None:
+        """One loud line on stderr for a result that may be wrong (also under ``--json``, whose
+        stdout stays one document); plain text, control characters escaped."""
+        self.err.print(
+            f"[bold yellow]warning:[/] {escape(safe_text(redact(message)))}", soft_wrap=True
+        )
+
     def error(self, message: str) -> None:
         """One line on stderr; the message is plain text (never read as rich markup), with
         control characters escaped so it stays one line."""
@@ -178,32 +185,54 @@ class Console:
     @contextmanager
     def progress(
         self, total: int, description: str, *, then: str | None = None
-    ) -> Iterator[Callable[[str], None]]:
-        """A progress bar advanced by the yielded callable; silent under ``--json``. One item
-        gets a spinner with the time spent, so a single large file never shows a blank screen;
-        ``then`` names the step that follows the last item (the bar stays up, relabelled)."""
+    ) -> Iterator[ProgressBar]:
+        """A progress bar over ``total`` items (files, objects, epochs) with the time spent;
+        silent under ``--json``. Call the yielded :class:`ProgressBar` when an item is done and
+        its ``stage`` when one item enters a step (parsing, staging), so a single large file
+        moves too; ``then`` names the step that follows the last item (the bar stays up,
+        relabelled)."""
         if self.json_mode or total < 1:
-            yield lambda _label: None
-            return
-        if total == 1:
-            with self.working(description) as relabel:
-                yield lambda _label: relabel(then) if then else None
+            yield ProgressBar(None, total, description, then)
             return
         columns = (
+            SpinnerColumn(),
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=self.err, transient=True) as bar:
-            task = bar.add_task(description, total=total)
+            yield ProgressBar(bar, total, description, then)
 
-            def advance(_label: str) -> None:
-                bar.advance(task)
-                if then and bar.tasks[0].completed >= total:
-                    bar.update(task, description=then)
 
-            yield advance
+class ProgressBar:
+    """What :meth:`Console.progress` yields: ``bar(label)`` marks one more item done;
+    ``bar.stage(label, fraction)`` shows the step the current item is in and moves the bar
+    to ``fraction`` of it. Without a rich bar (``--json``) every call is a no-op."""
+
+    def __init__(self, bar: Progress | None, total: int, description: str, then: str | None):
+        self._bar, self.total, self._then = bar, total, then
+        self.done = 0
+        self._task = bar.add_task(description, total=total) if bar is not None else None
+
+    def __call__(self, _label: str) -> None:
+        self.done += 1
+        finished = self._then if self._then and self.done >= self.total else None
+        self._show(float(self.done), finished)
+
+    def stage(self, label: str, fraction: float = 0.0) -> None:
+        """The current item (or, after the last, the work that follows) is at ``label`` (plain
+        text: a file name in it is escaped, never read as markup)."""
+        self._show(min(self.done + fraction, float(self.total)), shown(label))
+
+    def _show(self, completed: float, label: str | None) -> None:
+        if self._bar is None or self._task is None:
+            return
+        if label is None:
+            self._bar.update(self._task, completed=completed)
+        else:
+            self._bar.update(self._task, completed=completed, description=label)
+        self._bar.refresh()  # a step may take seconds: show it now, not at the next tick
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ whole file, feed, or command.
 
     TradelakeError
     ├── ConfigError            a setting is missing or malformed
+    ├── SecretUnavailableError a secret store (AWS Secrets Manager) cannot be reached (transient)
     ├── LandingError           the landing zone refused or lost an object
     ├── SourceFormatError      a file or payload is not in the producer's format
     ├── ValidationError        a frame broke its table contract (code bug, not bad data)
@@ -16,8 +17,12 @@ whole file, feed, or command.
     │       └── WriteLockTimeout  (write_lock.py) ... for longer than [features] lock_timeout
     ├── FeedError              a pulled feed failed (see the markers below)
     ├── VisionError            an image could not be decoded or a model not loaded
+    ├── ModelError             a model could not be trained, registered, loaded or served
     ├── AccessError            the caller's role may not do this (an analyst's write)
     ├── ExportError            --csv/--parquet/--xlsx could not write its file
+    ├── QueryOptionError       a --by value or an --account/--instrument the data never had
+    ├── PublishError           the analytics database refused a publish
+    │   └── PublishUnavailableError  it cannot be reached (transient)
     ├── LineageError           `tradelake lineage` found no such run or dataset
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
@@ -46,6 +51,10 @@ class TerminalError(TradelakeError):
 
 class ConfigError(TerminalError):
     """A setting is missing or malformed; the message lists every place that was looked at."""
+
+
+class SecretUnavailableError(TransientError):
+    """A secret store (AWS Secrets Manager) could not be reached; the reference may be fine."""
 
 
 class LandingError(TradelakeError):
@@ -88,6 +97,10 @@ class VisionError(TerminalError):
     """An image could not be decoded, or a vision model could not be loaded."""
 
 
+class ModelError(TerminalError):
+    """A model (the signal ensemble) could not be trained, registered, loaded or served."""
+
+
 class AccessError(TerminalError):
     """The caller asked for something its role does not allow (an analyst query that writes,
     reads outside the served tables, or loads an extension)."""
@@ -115,6 +128,20 @@ class CaptureError(StreamError, TerminalError):
 
 class ExportError(TradelakeError):
     """A ``--csv``/``--parquet``/``--xlsx`` file could not be written."""
+
+
+class QueryOptionError(TerminalError):
+    """A command option names something the data has no rows for at all (a ``--by`` grouping
+    that does not exist, an account or contract never traded); the message lists the values
+    that do exist."""
+
+
+class PublishError(TradelakeError):
+    """``tradelake publish`` could not copy the feature tables to the analytics database."""
+
+
+class PublishUnavailableError(PublishError, TransientError):
+    """The analytics database cannot be reached (down, refusing, timed out): retry later."""
 
 
 class LineageError(TradelakeError):

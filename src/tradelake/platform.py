@@ -11,22 +11,26 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from functools import cached_property
+from datetime import UTC, date, datetime
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tradelake import atomic_files
+from tradelake.analytics import positions as positions_math
+from tradelake.analytics import stats as stats_math
+from tradelake.analytics import totals as totals_math
 from tradelake.config import Settings, load_settings, validate_timezone
-from tradelake.errors import FeatureStoreError
+from tradelake.errors import FeatureStoreError, QueryOptionError
 from tradelake.features import FeatureStore, RefreshResult
 from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
 from tradelake.jobs import vision as vision_job
+from tradelake.jobs import vision_evaluate as vision_eval_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
@@ -46,12 +50,20 @@ from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
+    from tradelake.jobs.feeds import FeedConfig
+    from tradelake.jobs.pull import PullResult
+    from tradelake.jobs.signal import SignalTrainReport
+    from tradelake.ml.ensemble_settings import EnsembleSettings
+    from tradelake.ml.model_registry import VersionInfo
+    from tradelake.ml.signal_serving import SignalScorer
     from tradelake.ml.vision import ChartClassifier
+    from tradelake.publish import PublishReport
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
     from tradelake.stream.runtime import StreamRuntime
 
 Progress = Callable[[str], None]
+ALL_ALERTS = 2**62
 logger = logging.getLogger(__name__)
 
 
@@ -133,9 +145,20 @@ class Platform:
         return ingest_job.IngestEnv(self.landing, self.staging, self.instruments, self.ops)
 
     def ingest(
-        self, paths: Sequence[Path], *, tz: str | None = None, progress: Progress | None = None
+        self,
+        paths: Sequence[Path],
+        *,
+        tz: str | None = None,
+        progress: Progress | None = None,
+        stages: ingest_job.Stages | None = None,
     ) -> IngestReport:
         """Land, parse, validate and stage each file, then refresh the feature store once.
+
+        ATAS times are read in ``tz``, else ``[sources.atas] timezone``, else UTC with a
+        warning on each file parsed (:attr:`FileResult.warnings`). ``progress`` is called as
+        each file is done, ``stages`` as one enters a step (``reading``, ``parsing``,
+        ``staging``, then ``refreshing the feature store`` and ``writing staged files`` after
+        the last).
 
         Under the data home's write lock (:meth:`writing`): a second writer waits for this one,
         then stages against what this one staged and refreshes after it.
@@ -146,36 +169,50 @@ class Platform:
         reported as an error (it has no processed marker, so the next ingest of it starts
         again).
         """
+        configured = self.settings.atas_timezone_configured
         timezone = validate_timezone(tz, "--tz") if tz else self.settings.atas_timezone
         self.sweep_temp_files()
         files = ingest_job.expand_paths(paths)
         with self.writing():
+            ingest = partial(
+                ingest_job.ingest_paths,
+                self.ingest_env,
+                timezone=timezone,
+                progress=progress,
+                zone_is_fallback=not (tz or configured),
+                stages=stages,
+            )
             inputs = [datasets.dropped_file(path) for path in files]
             with self.ops.run("ingest", inputs=inputs) as run:
-                report = self._ingest(files, timezone, progress, run)
+                report = self._ingest(files, ingest, stages, run)
                 datasets.record_files(
                     run, self.settings.landing_url, self.settings.staging_url, report.files
                 )
             return report
 
     def _ingest(
-        self, files: list[Path], timezone: str, progress: Progress | None, run: RunHandle
+        self,
+        files: list[Path],
+        ingest: Callable[[list[Path]], list[ingest_job.FileResult]],
+        stages: ingest_job.Stages | None,
+        run: RunHandle,
     ) -> IngestReport:
-        env = self.ingest_env
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():
-            results = ingest_job.ingest_paths(env, files[:-1], timezone=timezone, progress=progress)
+            results = ingest(files[:-1])
             # The refresh's connection and catalog are prepared while the last file is parsed.
             with self.features.connecting_ahead():
-                results += ingest_job.ingest_paths(
-                    env, files[-1:], timezone=timezone, progress=progress
-                )
+                results += ingest(files[-1:])
                 # Always refresh: it is incremental (a no-op when staging is unchanged), and it
                 # repairs a store left behind by a crash between staging and refresh even when
                 # every file is a duplicate now.
                 crash_point("before_refresh")
+                if stages:
+                    stages(ingest_job.REFRESH_STAGE, 0.0)
                 refresh = self._refresh(parent=run)
+            if stages:
+                stages(ingest_job.FLUSH_STAGE, 0.0)
             failures = self.staging.flush()
         for result in results:
             if result.landing_id in failures and result.status == "ingested":
@@ -185,6 +222,33 @@ class Platform:
                     "fix the cause and ingest it again"
                 )
         return IngestReport(results, refresh)
+
+    def ingest_input(self, *, progress: Progress | None = None) -> IngestReport:
+        """Ingest everything in the input folder (``[sources.atas] input_dir``): what a
+        scheduler runs. Files ingested before are reported ``duplicate`` and change nothing."""
+        self.settings.input_dir.mkdir(parents=True, exist_ok=True)
+        return self.ingest([self.settings.input_dir], progress=progress)
+
+    def feeds(self) -> list[FeedConfig]:
+        """The ``[[feeds]]`` of the configuration, checked."""
+        from tradelake.jobs.feeds import load_feeds
+
+        return load_feeds(self.settings)
+
+    def pull(self, names: Sequence[str] = ()) -> list[PullResult]:
+        """Pull the named feeds (all when empty) once, then refresh if any staged rows.
+
+        One feed's failure never stops the others: each result says how its pull went.
+        """
+        from tradelake.jobs.feed_state import FeedStateStore
+        from tradelake.jobs.feeds import select_feeds
+        from tradelake.jobs.pull import pull_all
+
+        feeds = select_feeds(self.feeds(), names)
+        results = pull_all(self.ingest_env, feeds, FeedStateStore(self.settings.state_dir))
+        if any(result.rows for result in results):
+            self.refresh()
+        return results
 
     def refresh(self) -> RefreshResult:
         with self.writing():
@@ -245,23 +309,104 @@ class Platform:
         self,
         *,
         account: str | None = None,
+        instrument: str | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
     ) -> pl.DataFrame:
-        """Daily P&L by session date, account and contract, oldest first."""
-        clauses, params = _filters(account, date_from, date_to)
+        """Daily P&L by session date, account and contract, oldest first.
+
+        An ``account`` or ``instrument`` (contract, ``MESZ5``) the data never had raises
+        :class:`QueryOptionError` listing the ones it has; one that exists but has no rows in
+        the dates asked for gives an empty frame.
+        """
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters(
+            {"account": account, "instrument": instrument}, date_from, date_to
+        )
         return self.features.query(
             "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
             f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
             params,
         )
 
-    def statistics(self, dimension: str = "all") -> pl.DataFrame:
-        """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
-        return self.features.query(
-            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ? ORDER BY key",
-            [dimension],
+    def pnl_totals(
+        self,
+        by: str,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+    ) -> pl.DataFrame:
+        """Daily P&L summed by ``by`` (day, week, month, account or instrument) with a
+        ``total`` row per currency (:mod:`tradelake.analytics.totals`); filters as
+        :meth:`daily_pnl`."""
+        if by not in totals_math.GROUPINGS:
+            raise QueryOptionError(
+                f"--by {by!r} is not a grouping; use one of {', '.join(totals_math.GROUPINGS)}."
+            )
+        daily = self.daily_pnl(
+            account=account, instrument=instrument, date_from=date_from, date_to=date_to
         )
+        roots = self.features.query("SELECT DISTINCT symbol AS instrument, root FROM trades")
+        with_root = daily.join(roots, on="instrument", how="left")
+        return totals_math.pnl_totals(with_root, by, self.instruments)
+
+    def positions(
+        self,
+        *,
+        account: str | None = None,
+        instrument: str | None = None,
+        as_of: datetime | None = None,
+    ) -> pl.DataFrame:
+        """Open positions per account and contract: signed qty, FIFO average price, open P&L
+        at the contract's last fill price (``mark_price`` at ``mark_ts``) and the time held
+        up to ``as_of`` (default now); see :mod:`tradelake.analytics.positions`."""
+        self.check_known(account=account, instrument=instrument)
+        clauses, params = _filters({"account": account, "symbol": instrument})
+        open_rows = self.features.query(
+            "SELECT account, symbol, root, qty, avg_price, opened_ts FROM open_positions "
+            f"{clauses}",
+            params,
+        )
+        fills = self.features.query(
+            "SELECT symbol, trade_id, timestamp, qty, price FROM trades "
+            "WHERE symbol IN (SELECT symbol FROM open_positions)"
+        )
+        return positions_math.mark_positions(
+            open_rows,
+            positions_math.last_fills(fills),
+            self.instruments,
+            as_of or datetime.now(UTC),
+        )
+
+    def check_known(self, *, account: str | None = None, instrument: str | None = None) -> None:
+        """Raise :class:`QueryOptionError` when ``account`` or ``instrument`` (a contract) has
+        no fill at all, naming the ones that do: a typo must not read as an empty book."""
+        for option, column, value in (("--account", "account", account),
+                                      ("--instrument", "symbol", instrument)):  # fmt: skip
+            if value is None:
+                continue
+            known = self.features.query(f"SELECT DISTINCT {column} FROM trades ORDER BY 1")
+            names = known[column].to_list()
+            if value not in names:
+                raise QueryOptionError(
+                    f"{option} {value!r}: no fill has it; the data has "
+                    f"{', '.join(map(str, names)) or 'no fills yet (run tradelake ingest)'}."
+                )
+
+    def statistics(self, dimension: str = "all") -> pl.DataFrame:
+        """Journal statistics overall (``all``) or by account, instrument, weekday or hour, in
+        reading order (hours numerically, weekdays by name from Monday)."""
+        if dimension not in stats_math.DIMENSIONS:
+            raise QueryOptionError(
+                f"--by {dimension!r} is not a grouping; use one of "
+                f"{', '.join(stats_math.DIMENSIONS)}."
+            )
+        frame = self.features.query(
+            "SELECT * EXCLUDE (dimension) FROM journal_stats WHERE dimension = ?", [dimension]
+        )
+        return stats_math.in_reading_order(frame, dimension)
 
     def reconciliation(self, *, differences_only: bool = True) -> pl.DataFrame:
         """Our round trips against the ATAS Journal sheet."""
@@ -300,6 +445,17 @@ class Platform:
     def classify_images(self, paths: Sequence[Path]) -> list[vision_job.ImageResult]:
         """Signal and calibrated probabilities per screenshot; folders are walked."""
         return vision_job.classify_paths(self.chart_classifier(), paths)
+
+    def evaluate_images(
+        self,
+        folder: Path,
+        labels_csv: Path | None = None,
+        progress: Progress | None = None,
+    ) -> vision_eval_job.FolderEvaluation:
+        """Per-class P/R/F1, macro-F1, confusion matrix and ECE on a labelled folder."""
+        return vision_eval_job.evaluate_folder(
+            self.chart_classifier(), folder, labels_csv, progress
+        )
 
     def similar_setups(self, image: Path, *, k: int = 5) -> vision_job.SimilarResult:
         """The ``k`` stored frames (``img_signals``) most similar to ``image``."""
@@ -342,16 +498,58 @@ class Platform:
         """The stream roles of this process (all of them by default), not started yet."""
         from tradelake.stream.runtime import ROLES, StreamRuntime
 
+        roles = roles or ROLES
         return StreamRuntime(
             self.ingest_env,
             self.stream_settings,
             state_dir=self.settings.state_dir,
             model=self.settings.vision_model,
             tracking_uri=self.settings.mlflow_tracking_uri,
-            roles=roles or ROLES,
+            roles=roles,
             queue=queue,
             refresh=self.refresh,  # under the write lock, like every writer
+            # The viewer-facing role answers POST /api/score (given the models extra).
+            scorer=self._optional_scorer() if "alerts" in roles else None,
         )
+
+    def publish(
+        self, *, to: str | None = None, tables: Sequence[str] = (), full: bool = False
+    ) -> PublishReport:
+        """Copy the feature tables (and the alerts) to the analytics database: ``to``, else
+        ``[publish]``. Only new and changed rows are written; a re-run changes nothing."""
+        from tradelake import publish
+
+        settings = publish.publish_settings(self.settings.raw, to)
+        chosen = publish.select_tables(list(tables))
+        sources = [t.name for t in chosen if t.name != "alerts"]
+        inputs = datasets.feature_tables(self.settings.features_path, sources)
+        if any(t.name == "alerts" for t in chosen):
+            inputs += datasets.alerts(self.settings.state_dir / "alerts.sqlite")[:1]
+        with self.ops.run("publish", inputs=inputs) as run:
+            frames = [(table, self._published_rows(table.name)) for table in chosen]
+            report = publish.destination(settings).publish(frames, full=full)
+            target = settings.shown_url.split("?")[0]
+            run.writes(Dataset(target, f"{report.schema}.{t.table}") for t in report.tables)
+        return report
+
+    def _published_rows(self, name: str) -> pl.DataFrame | None:
+        if name == "alerts":
+            from tradelake.publish.tables import alerts_frame
+
+            alerts = self.alerts(limit=ALL_ALERTS)
+            return alerts_frame(alerts) if alerts else None
+        return self.features.table(name) if self.features.has(name) else None
+
+    def _optional_scorer(self) -> SignalScorer | None:
+        try:
+            return self.signal_scorer()
+        except ImportError as exc:
+            logger.warning(
+                "POST /api/score is off: the models extra is missing (%s); "
+                "pip install 'tradelake[models]'",
+                exc.name,
+            )
+            return None
 
     def alerts(self, since: datetime | None = None, *, limit: int = 1000) -> list[Alert]:
         """Stored alerts sent at or after ``since``, oldest first."""
@@ -383,15 +581,85 @@ class Platform:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""
         return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)
 
+    # -- signal ensemble (issue 13) ---------------------------------------------------------
+    # One method per job, so the CLI, the built-in scheduler ([[jobs]]) and Airflow run the same.
+
+    @cached_property
+    def ensemble_settings(self) -> EnsembleSettings:
+        """``[[screens]]`` and ``[ensemble]``, checked."""
+        from tradelake.ml.ensemble_settings import ensemble_settings
+
+        return ensemble_settings(self.settings)
+
+    def entry_features(self) -> pl.DataFrame:
+        """Every round trip's point-in-time feature row (features/entry_features.py)."""
+        from tradelake.jobs.signal import entry_rows
+
+        return entry_rows(self.features, self.instruments, self.ensemble_settings)
+
+    def train_signal(self, *, seed: int = 0) -> SignalTrainReport:
+        """Walk-forward evaluate, fit, log to MLflow, register; promote only if it beats the
+        champion (the hourly job)."""
+        from tradelake.jobs.signal import train_and_publish_signal
+
+        return train_and_publish_signal(
+            self.features,
+            self.instruments,
+            self.ensemble_settings,
+            home=self.settings.home,
+            tracking_uri=self.settings.mlflow_tracking_uri,
+            seed=seed,
+        )
+
+    def models(self, name: str | None = None) -> list[VersionInfo]:
+        """Registered model versions (every model, or ``name``), newest first per model."""
+        from tradelake.ml.model_registry import list_versions
+
+        return list_versions(self.settings.mlflow_tracking_uri, [name] if name else None)
+
+    def score_signal(
+        self, ids: Sequence[str] = (), *, last: int | None = None, version: str | None = None
+    ) -> pl.DataFrame:
+        """Score round trips (by id, else the ``last`` entries) with the champion or a version."""
+        from tradelake.errors import ModelError
+        from tradelake.jobs.signal import score_round_trips
+        from tradelake.ml.model_registry import CHAMPION, alias_version
+        from tradelake.ml.signal_registry import MODEL_NAME, load_signal_model
+
+        uri = self.settings.mlflow_tracking_uri
+        chosen = version or alias_version(uri, MODEL_NAME, CHAMPION)
+        if chosen is None:
+            raise ModelError(
+                f"no {MODEL_NAME}@{CHAMPION} yet; train one with `tradelake model train signal`"
+            )
+        model = load_signal_model(f"models:/{MODEL_NAME}/{chosen}", tracking_uri=uri)
+        return score_round_trips(self.entry_features(), model, chosen, ids=ids, last=last)
+
+    def run_job(self, job: str) -> object:
+        """Run one ``[[jobs]]`` job by name (:data:`tradelake.jobs.scheduled.JOBS`)."""
+        from tradelake.jobs.scheduled import JOBS
+
+        method: Callable[[], object] = getattr(self, JOBS[job])
+        return method()
+
+    def signal_scorer(self) -> SignalScorer:
+        """The champion of the signal ensemble for ``POST /api/score``, hot-swapped."""
+        from tradelake.ml.signal_serving import SignalScorer
+
+        return SignalScorer(self.settings.mlflow_tracking_uri, poll_s=self.ensemble_settings.poll_s)
+
 
 def _filters(
-    account: str | None, date_from: date | None, date_to: date | None
+    equal: dict[str, str | None], date_from: date | None = None, date_to: date | None = None
 ) -> tuple[str, list[object]]:
+    """A WHERE clause (and its parameters) for columns equal to the values given (None: any)
+    and a session-date range."""
     conditions: list[str] = []
     params: list[object] = []
-    if account:
-        conditions.append("account = ?")
-        params.append(account)
+    for column, value in equal.items():
+        if value is not None:
+            conditions.append(f"{column} = ?")
+            params.append(value)
     if date_from:
         conditions.append("session_date >= ?")
         params.append(date_from)

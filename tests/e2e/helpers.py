@@ -38,6 +38,7 @@ def run_cli(
         capture_output=True,
         text=True,
         env=full_env,
+        stdin=subprocess.DEVNULL,  # never a terminal: init must not wait for an answer
         timeout=timeout,
         check=False,
     )

@@ -168,3 +168,28 @@ def test_sigkill_during_ingest_then_rerun_equals_a_clean_run(
         assert rerun.returncode == 0, rerun.stderr
         assert_same_tables(expected, snapshot(home))
         assert list(home.rglob(".*.tmp")) == []  # what the kill left half-written is swept
+
+
+def test_progress_counts_files_in_folders_and_reports_each_stage(tmp_path: Path) -> None:
+    """Two arguments, one a folder of two exports: three files, each read, parsed and staged,
+    then the refresh (what the bar shows: it once read 6/2 for two folders)."""
+    home, folder = tmp_path / "home", tmp_path / "drop" / "sub"
+    folder.mkdir(parents=True)
+    (tmp_path / "drop" / "a.xlsx").write_bytes(export(fills=60, seed=71)[0])
+    for name, seed in (("b.xlsx", 72), ("c.xlsx", 73)):
+        (folder / name).write_bytes(export(fills=60, seed=seed)[0])
+    done: list[str] = []
+    steps: list[str] = []
+    report = Platform.open(home).ingest(
+        [tmp_path / "drop" / "a.xlsx", folder],
+        tz="UTC",
+        progress=done.append,
+        stages=lambda label, _fraction: steps.append(label),
+    )
+    assert [r.status for r in report.files] == ["ingested"] * 3
+    assert [Path(p).name for p in done] == ["a.xlsx", "b.xlsx", "c.xlsx"]
+    assert steps == [
+        *(f"{step} {name}" for name in ("a.xlsx", "b.xlsx", "c.xlsx")
+          for step in ("reading", "parsing", "staging")),
+        "refreshing the feature store", "writing staged files",
+    ]  # fmt: skip

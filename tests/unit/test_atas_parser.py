@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import BytesIO
 
 import polars as pl
 import pytest
@@ -473,3 +474,35 @@ def test_absurd_volumes_are_quarantined_by_rule_with_their_original_text() -> No
         "[instruments.MES] max_qty in tradelake.toml"
     )
     assert "qty is missing" not in " ".join(reasons.values())
+
+
+def test_generated_cme_fills_fall_in_globex_sessions() -> None:
+    """No fill on a Saturday, on a Sunday before 17:00 Chicago, after 16:00 on a Friday or in
+    the daily 16:00-17:00 halt (the demo once booked 1,614 fills on a Saturday)."""
+    fills = atas_samples.simulate_fills(4000, seed=7)
+    local = fills.select(pl.col("timestamp").dt.convert_time_zone("America/Chicago").alias("t"))
+    local = local.select(
+        pl.col("t").dt.weekday().alias("day"),  # Monday 1 ... Sunday 7
+        (pl.col("t").dt.hour().cast(pl.Int32) * 60 + pl.col("t").dt.minute()).alias("minute"),
+    )
+    closed = local.filter(
+        (pl.col("day") == 6)
+        | ((pl.col("day") == 7) & (pl.col("minute") < 17 * 60))
+        | ((pl.col("day") == 5) & (pl.col("minute") >= 16 * 60))
+        | (pl.col("minute").is_between(16 * 60, 17 * 60, closed="left"))
+    )
+    assert closed.height == 0
+    assert local.filter(pl.col("day") == 7).height > 0  # it does trade Sunday evening
+    assert fills["timestamp"].max() - fills["timestamp"].min() > timedelta(days=2)
+    # 16:59:59 on a Friday waits for Sunday 17:00 CDT (22:00 UTC before the US fall-back).
+    friday = int(datetime(2025, 10, 24, 21, 59, 59, tzinfo=UTC).timestamp() * 1000)
+    sunday = datetime(2025, 10, 26, 22, 0, tzinfo=UTC)
+    assert atas_samples.globex_open_at(friday) == int(sunday.timestamp() * 1000)
+
+
+def test_writing_a_large_export_reports_how_far_it_is() -> None:
+    """The demo's bar moves within one export: rows laid out, then every 2,000 rows written."""
+    seen: list[float] = []
+    atas_samples.write_workbook(BytesIO(), fills=4500, seed=5, progress=seen.append)
+    assert seen[0] == pytest.approx(0.2)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] <= 1.0

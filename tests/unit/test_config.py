@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tradelake.config import load_settings, read_secret, write_default_config
+from tradelake.config import load_settings, machine_timezone, read_secret, write_default_config
 from tradelake.errors import ConfigError
 
 
@@ -16,7 +16,7 @@ def test_defaults_need_no_file(home: Path) -> None:
 
 
 def test_file_then_env_override(home: Path) -> None:
-    write_default_config(home)
+    write_default_config(home, timezone="UTC")
     text = (
         (home / "tradelake.toml")
         .read_text()
@@ -102,3 +102,24 @@ def test_watch_timings_have_defaults_and_refuse_nonsense(tmp_path: Path) -> None
     broken = load_settings(tmp_path, env={"TRADELAKE_WATCH__GIVE_UP_S": "-1"})
     with pytest.raises(ConfigError, match=r"watch.give_up_s = -1 must be a number of seconds"):
         broken.watch_seconds("give_up_s")
+
+
+def test_the_atas_zone_is_unset_until_configured(home: Path) -> None:
+    write_default_config(home)
+    settings = load_settings(home, env={})
+    assert settings.atas_timezone_configured is None
+    assert settings.atas_timezone == "UTC"  # the fallback ingest warns about
+    assert '# timezone = "Europe/Berlin"' in (home / "tradelake.toml").read_text()
+    write_default_config(home, overwrite=True, timezone="Europe/Paris")
+    assert load_settings(home, env={}).atas_timezone_configured == "Europe/Paris"
+    env = {"TRADELAKE_SOURCES__ATAS__TIMEZONE": "Asia/Tokyo"}
+    assert load_settings(home, env=env).atas_timezone_configured == "Asia/Tokyo"
+    with pytest.raises(ConfigError, match="not an IANA time zone"):
+        write_default_config(home, overwrite=True, timezone="Mars/Olympus")
+
+
+def test_machine_timezone_reads_tz_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", ":America/Chicago")
+    assert machine_timezone() == "America/Chicago"
+    monkeypatch.setenv("TZ", "Not/AZone")
+    assert machine_timezone() != "Not/AZone"

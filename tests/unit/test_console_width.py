@@ -90,7 +90,7 @@ def test_piped_output_is_plain_aligned_text_with_every_column(
     assert len(lines[0].rstrip()) <= len(lines[1])  # aligned: the header spans the row
 
 
-def test_progress_counts_items_then_names_the_refresh_and_one_file_gets_a_spinner() -> None:
+def test_progress_counts_items_then_names_the_refresh() -> None:
     console, _ = _terminal(80)
     shown = io.StringIO()
     console.err = RichConsole(file=shown, width=80, force_terminal=True, color_system=None)
@@ -99,9 +99,25 @@ def test_progress_counts_items_then_names_the_refresh_and_one_file_gets_a_spinne
             advance(name)
     text = shown.getvalue()
     assert "3/3" in text and "refreshing the feature store" in text
+
+
+def test_one_large_file_moves_through_its_stages_on_a_bar() -> None:
+    console, _ = _terminal(100)
     single = io.StringIO()
-    console.err = RichConsole(file=single, width=80, force_terminal=True, color_system=None)
-    with console.progress(1, "ingesting", then="refreshing the feature store") as advance:
+    console.err = RichConsole(file=single, width=100, force_terminal=True, color_system=None)
+    with console.progress(1, "ingesting") as bar:
         assert "ingesting" in single.getvalue()  # visible while the one big file runs
-        advance("a")
+        bar.stage("parsing [big].xlsx", 0.05)
+        assert "parsing [big].xlsx" in single.getvalue()  # a file name is not markup
+        assert "0/1" in single.getvalue()
+        bar.stage("staging [big].xlsx", 0.6)
+        assert "staging [big].xlsx" in single.getvalue()
+        bar("big.xlsx")
+        bar.stage("refreshing the feature store")
+        assert "1/1" in single.getvalue()
     assert "refreshing the feature store" in single.getvalue()
+    quiet = Console(json_mode=True)
+    with quiet.progress(2, "ingesting") as bar:
+        bar.stage("parsing a.xlsx", 0.5)  # no bar, no output, no error
+        bar("a.xlsx")
+    assert bar.done == 1

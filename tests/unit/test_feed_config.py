@@ -145,7 +145,7 @@ def test_explicit_options_table_and_overrides() -> None:
         ({"schedule": "* * * * * * *"}, "is not a cron expression; use 5 fields"),
         ({"schedule": None}, "[[feeds]] 'cpi': schedule is required"),
         ({"schedule_timezone": "Mars/Base"}, "[[feeds]] 'cpi'.schedule_timezone = 'Mars/Base'"),
-        ({"api_key_env": None}, "kind fred needs an API key; set api_key_env"),
+        ({"api_key_env": None}, "kind fred needs an API key; set api_key_secret"),
         ({"rate_limit_per_minute": 0}, "rate_limit_per_minute must be a positive number, not 0"),
         ({"rate_limit_per_minute": "fast"}, "rate_limit_per_minute must be a positive number"),
         ({"max_pages": 2.5}, "max_pages must be a whole number >= 1, not 2.5"),

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from tradelake.analytics.stats import STATISTICS_SCHEMA, journal_statistics
+from tradelake.analytics.stats import STATISTICS_SCHEMA, in_reading_order, journal_statistics
 
 
 def utc(text: str) -> datetime:
@@ -136,3 +136,20 @@ def test_empty_input_and_unknown_grouping() -> None:
     assert empty.columns == ["account", "currency", *STATISTICS_SCHEMA]
     with pytest.raises(ValueError, match="by must be"):
         journal_statistics(TRIPS, by="month")
+
+
+def test_hours_sort_numerically_and_weekdays_read_as_names_monday_first() -> None:
+    hours = pl.DataFrame({"key": ["10", "2", "23", "9"], "trades": [1, 2, 3, 4]})
+    assert in_reading_order(hours, "hour")["key"].to_list() == ["2", "9", "10", "23"]
+    days = pl.DataFrame(
+        {"key": ["7", "1", "3", "1"], "currency": ["USD", "USD", "USD", "EUR"], "trades": [1] * 4}
+    )
+    ordered = in_reading_order(days, "weekday")
+    assert ordered.select("key", "currency").rows() == [
+        ("Monday", "EUR"),
+        ("Monday", "USD"),
+        ("Wednesday", "USD"),
+        ("Sunday", "USD"),
+    ]
+    accounts = pl.DataFrame({"key": ["b", "A", "a"], "trades": [1, 2, 3]})
+    assert in_reading_order(accounts, "account")["key"].to_list() == ["A", "a", "b"]

@@ -25,6 +25,8 @@ from tradelake.analytics.sessions import instrument_frame, local_time
 from tradelake.instruments import InstrumentTable
 
 GROUPINGS = ("account", "instrument", "weekday", "hour")
+DIMENSIONS = ("all", *GROUPINGS)  # the ``dimension`` values of :func:`statistics_table`
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 STATISTICS_SCHEMA: dict[str, pl.DataType] = {
     "trades": pl.Int64(),
@@ -104,6 +106,20 @@ def statistics_table(
     combined = pl.concat(frames, how="diagonal_relaxed")
     rest = [c for c in combined.columns if c not in ("dimension", "key")]
     return combined.select("dimension", "key", *rest)
+
+
+def in_reading_order(table: pl.DataFrame, dimension: str) -> pl.DataFrame:
+    """One dimension's rows of :func:`statistics_table` (``key`` as text) as people read them:
+    hours 0..23 in numeric order, weekdays by name from Monday to Sunday, other keys (and
+    currencies within a key) alphabetically."""
+    within = ["currency"] if "currency" in table.columns else []
+    if dimension not in ("weekday", "hour"):
+        return table.sort("key", *within)
+    ordered = table.sort(pl.col("key").cast(pl.Int64), *within)
+    if dimension == "hour":
+        return ordered
+    names = {str(number): name for number, name in enumerate(WEEKDAYS, start=1)}
+    return ordered.with_columns(pl.col("key").replace_strict(names, return_dtype=pl.Utf8))
 
 
 def _grouped(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -5,7 +5,7 @@ Every command unpacks its options, calls one platform method and prints through
 failures print one line on stderr (no traceback) and exit non-zero. Commands are grouped by
 concern: ``desk`` (ATAS ingest, P&L, SQL), ``feeds`` (pulled sources), ``vision`` (chart
 screenshots: classify, similar setups, train), ``landing`` (verify, seal), ``stream``
-(serve, screen send, alerts).
+(serve, screen send, alerts), ``model`` (train, list, score).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from tradelake.cli import desk, feeds, landing, ops, stream, vision
+from tradelake.cli import airflow, desk, feeds, landing, models, ops, publish, stream, vision
 from tradelake.cli.common import HELP_MARKUP
 
 app = typer.Typer(
@@ -29,6 +29,9 @@ feeds.register(app)
 landing.register(app)
 vision.register(app)
 stream.register(app)
+publish.register(app)
+airflow.register(app)
+models.register(app)
 ops.register(app)
 
 

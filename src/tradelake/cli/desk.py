@@ -28,7 +28,7 @@ from tradelake.cli.common import (
 )
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
-from tradelake.console import REFRESHING, Console, rows_table, shown
+from tradelake.console import Console, rows_table, shown
 from tradelake.errors import LandingError
 
 # Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
@@ -43,6 +43,7 @@ STATS_PRIORITY = (
     "profit_factor",
     "max_drawdown",
 )
+POSITIONS_PRIORITY = ("account", "symbol", "qty", "avg_price", "mark_price", "open_pnl", "held")
 RECONCILE_PRIORITY = ("status", "account", "symbol", "pnl", "journal_pnl", "pnl_diff", "open_ts")
 SQL_DISPLAY_LIMIT = 1000
 
@@ -52,10 +53,15 @@ pnl_app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
 )
 
+AccountOpt = Annotated[str | None, typer.Option(help="Only this account.")]
+InstrumentOpt = Annotated[
+    str | None, typer.Option(help="Only this contract, as the data names it (e.g. MESZ5).")
+]
+
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, demo, ingest, watch, replay, stats, reconcile, quality, sql):
+    for function in (init, demo, ingest, watch, replay, positions, stats, reconcile, quality, sql):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -63,13 +69,73 @@ def register(app: typer.Typer) -> None:
 def init(
     home: HomeOpt = None,
     force: Annotated[bool, typer.Option(help="Rewrite an existing tradelake.toml.")] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--timezone",
+            help="Time zone of the machine that exports the ATAS workbooks (IANA name, e.g. "
+            "Europe/Berlin); asked for when not given, or this machine's zone with --yes.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Ask nothing: take this machine's time zone.")
+    ] = False,
 ) -> None:
-    """Create a data home with a commented default tradelake.toml and an input/ folder."""
+    """Create a data home with a commented default tradelake.toml and an input/ folder.
+
+    ATAS writes times without a UTC offset, so the exporting machine's time zone is needed to
+    put fills in the right session: init asks for it (default: this machine's zone), or takes
+    this machine's zone without asking when given --yes or when not run from a terminal.
+    """
+    from tradelake.config import config_target, load_settings, validate_timezone
+
     with command(False) as console:
         root = resolve_home(home)
-        target = write_default_config(root, overwrite=force)
+        config_target(root, overwrite=force)
+        if timezone is not None:
+            zone: str | None = validate_timezone(timezone, "--timezone")
+        elif load_settings(root).atas_timezone_configured:
+            zone = None  # set by TRADELAKE_SOURCES__ATAS__TIMEZONE, which wins over the file
+            console.info("ATAS time zone: set by TRADELAKE_SOURCES__ATAS__TIMEZONE")
+        elif yes or not _interactive():
+            zone = _machine_zone()
+            console.info(
+                f"ATAS exports will be read in {zone}, this machine's time zone; if they come "
+                "from a machine elsewhere, change [sources.atas] timezone in tradelake.toml"
+            )
+        else:
+            zone = _ask_zone(_machine_zone())
+        target = write_default_config(root, overwrite=force, timezone=zone)
         (root / "input").mkdir(exist_ok=True)
         console.info(f"wrote {target}; drop ATAS exports into {root / 'input'}")
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (stdin is a terminal)."""
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _machine_zone() -> str:
+    from tradelake.config import FALLBACK_TIMEZONE, machine_timezone
+
+    return machine_timezone() or FALLBACK_TIMEZONE
+
+
+def _ask_zone(default: str) -> str:
+    """Ask until the answer is an IANA zone name."""
+    from tradelake.config import validate_timezone
+    from tradelake.errors import ConfigError
+
+    while True:
+        answer = typer.prompt(
+            "Time zone of the machine that exports your ATAS workbooks", default=default
+        )
+        try:
+            return validate_timezone(str(answer).strip(), "the time zone")
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
 
 
 def ingest(
@@ -92,8 +158,8 @@ def ingest(
     with command(json) as console:
         platform = open_platform(home)
         files = expand_paths(paths)  # the bar counts files, not arguments (a folder is many)
-        with console.progress(len(files), "ingesting", then=REFRESHING) as advance:
-            report = platform.ingest(paths, tz=tz, progress=advance)
+        with console.progress(len(files), "ingesting") as bar:
+            report = platform.ingest(paths, tz=tz, progress=bar, stages=bar.stage)
         _print_ingest(console, [r.to_dict() for r in report.files])
         if not report.ok:
             raise typer.Exit(EXIT_PARTIAL)
@@ -133,6 +199,8 @@ def watch(
             report = platform.ingest(batch, tz=tz)
             for result in report.files:
                 console.info(_log_line(result.to_dict()))
+                for warning in result.warnings:
+                    console.warning(warning)
 
         def problem(line: str) -> None:
             console.info(f"{_stamp()} [yellow]{shown(line)}[/]")
@@ -183,12 +251,20 @@ def replay(
 @pnl_app.command("daily")
 def pnl_daily(
     home: HomeOpt = None,
-    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+    account: AccountOpt = None,
+    instrument: InstrumentOpt = None,
     date_from: Annotated[
         datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First session date.")
     ] = None,
     date_to: Annotated[
         datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last session date.")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help="Sum by day, week, month, account or instrument, with a total row per "
+            "currency (default: one row per session, account and contract)."
+        ),
     ] = None,
     json: JsonOpt = False,
     wide: WideOpt = False,
@@ -198,21 +274,98 @@ def pnl_daily(
 ) -> None:
     """Daily P&L by trading session date, account and contract (gross, commission, net)."""
     with command(json, wide=wide) as console:
-        frame = open_platform(home).daily_pnl(
-            account=account, date_from=_date(date_from), date_to=_date(date_to)
-        )
-        show(
-            console,
-            frame,
-            Exports(csv, parquet, xlsx),
-            title="Daily P&L by session",
-            priority=DAILY_PNL_PRIORITY,
-        )
+        platform = open_platform(home)
+        first, last = _date(date_from), _date(date_to)
+        title, priority = "Daily P&L by session", list(DAILY_PNL_PRIORITY)
+        if by is None:
+            frame = platform.daily_pnl(
+                account=account, instrument=instrument, date_from=first, date_to=last
+            )
+        else:
+            frame = platform.pnl_totals(
+                by, account=account, instrument=instrument, date_from=first, date_to=last
+            )
+            title, priority = f"P&L by {by}", [by, "currency", "net_pnl", "gross_pnl"]
+        if frame.is_empty() and not json:
+            wanted = _filter_text(account, instrument) + _dates_text(first, last)
+            console.note(f"no P&L rows{wanted}")
+            write_exports(console, frame, Exports(csv, parquet, xlsx))
+            return
+        show(console, frame, Exports(csv, parquet, xlsx), title=title, priority=priority)
+        if by is None and not json:  # the detail has no total row: say it under the table
+            totals = platform.pnl_totals(
+                "day", account=account, instrument=instrument, date_from=first, date_to=last
+            )
+            console.note(_totals_text(totals))
+
+
+def _totals_text(by_day: Any) -> str:
+    """``total net ...`` per currency, from the ``total`` rows of
+    :meth:`Platform.pnl_totals` by day."""
+    amounts = "; ".join(
+        f"{row['net_pnl']:,.2f} {row['currency']} (gross {row['gross_pnl']:,.2f}, commission "
+        f"{row['commission']:,.2f}) over {row['sessions']} sessions"
+        for row in by_day.iter_rows(named=True)
+        if row["day"] == "total"
+    )
+    return f"total net {amounts}; --by day|week|month|account|instrument for subtotals"
+
+
+def _dates_text(first: date | None, last: date | None) -> str:
+    if first and last:
+        return f" from {first} to {last}"
+    return f" from {first}" if first else (f" up to {last}" if last else "")
+
+
+def positions(
+    home: HomeOpt = None,
+    account: AccountOpt = None,
+    instrument: InstrumentOpt = None,
+    json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Open positions per account and contract: signed qty, FIFO average price, open P&L.
+
+    Open P&L is marked at the contract's last fill price in the data (mark_price, at mark_ts:
+    there is no market feed behind it); held is the time since the position left flat.
+    """
+    with command(json, wide=wide) as console:
+        frame = open_platform(home).positions(account=account, instrument=instrument)
+        exports = Exports(csv, parquet, xlsx)
+        if frame.is_empty() and not json:
+            console.note(f"no open positions{_filter_text(account, instrument)}: flat")
+            write_exports(console, frame, exports)
+            return
+        show(console, frame, exports, title="Open positions", priority=POSITIONS_PRIORITY)
+        if not frame.is_empty():
+            console.note(_mark_note(frame))
+
+
+def _filter_text(account: str | None, instrument: str | None) -> str:
+    parts = (f"account {account}" if account else "",
+             f"contract {instrument}" if instrument else "")  # fmt: skip
+    text = " and ".join(part for part in parts if part)
+    return f" for {text}" if text else ""
+
+
+def _mark_note(frame: Any) -> str:
+    """Which price the open P&L uses, and how old it is."""
+    newest = frame["mark_ts"].max()
+    return (
+        "open P&L is marked at each contract's last fill price (mark_price at mark_ts, "
+        f"newest {newest:%Y-%m-%d %H:%M:%S} UTC), before closing commissions"
+    )
 
 
 def stats(
     home: HomeOpt = None,
-    by: Annotated[str, typer.Option(help="all, account, instrument, weekday or hour.")] = "all",
+    by: Annotated[
+        str,
+        typer.Option(help="all, account, instrument, weekday (Monday first) or hour (0-23)."),
+    ] = "all",
     json: JsonOpt = False,
     wide: WideOpt = False,
     csv: CsvOpt = None,
@@ -352,12 +505,17 @@ def demo(
     from tradelake.jobs.demo import run_demo
 
     with command(json) as console:
-        summary = run_demo(open_platform(home), fills=fills, console=console)
+        with console.working("starting"):  # loading the platform takes a second or more
+            platform = open_platform(home)
+        summary = run_demo(platform, fills=fills, console=console)
         if json:
             console.emit_json(summary)
 
 
 def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        for warning in row["warnings"]:
+            console.warning(warning)
     if console.json_mode:
         console.emit_json(rows)
         return

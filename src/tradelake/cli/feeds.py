@@ -32,7 +32,6 @@ from tradelake.cli.common import (
     write_exports,
 )
 from tradelake.console import Console, rows_table, shown
-from tradelake.errors import ConfigError
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
     from tradelake.jobs.feed_state import FeedState
@@ -56,18 +55,9 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
 
     Exit code 0 when every feed pulled or had nothing new, 2 when any failed or was rejected.
     """
-    from tradelake.jobs.feed_state import FeedStateStore
-    from tradelake.jobs.feeds import load_feeds
-    from tradelake.jobs.pull import pull_all
-
     with command(json) as console:
-        platform = open_platform(home)
-        feeds = _select(load_feeds(platform.settings), names or [])
-        states = FeedStateStore(platform.settings.state_dir)
-        results = pull_all(platform.ingest_env, feeds, states)
+        results = open_platform(home).pull(names or [])
         _print_pull(console, results)
-        if any(result.rows for result in results):
-            platform.refresh()
         if not all(result.ok for result in results):
             raise typer.Exit(EXIT_PARTIAL)
 
@@ -79,13 +69,14 @@ def run(
         typer.Option(help="Port of /metrics on 127.0.0.1 ([metrics] port, 9464; 0 = off)."),
     ] = None,
 ) -> None:
-    """Run every feed on its schedule and watch input/ until SIGTERM or Ctrl-C.
+    """Run every feed and [[jobs]] entry on its schedule and watch input/ until SIGTERM or Ctrl-C.
 
     Serves Prometheus metrics at http://127.0.0.1:9464/metrics ([metrics] host/port).
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
     from tradelake.jobs.feed_state import FeedStateStore
     from tradelake.jobs.feeds import load_feeds
+    from tradelake.jobs.scheduled import parse_jobs
     from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
     from tradelake.ops.metrics_endpoint import exposing_metrics
 
@@ -93,6 +84,7 @@ def run(
         platform = open_platform(home)
         settings = platform.settings
         feeds = load_feeds(settings)
+        jobs = parse_jobs(settings.raw.get("jobs", []) or [])
         settings.input_dir.mkdir(parents=True, exist_ok=True)
         stop = stop_on_signals()
         scheduler = FeedScheduler(
@@ -110,12 +102,14 @@ def run(
             ),
             report=lambda line: console.info(shown(line)),
             refresh_retry_s=settings.watch_seconds("retry_s"),
+            jobs=jobs,
+            run_job=platform.run_job,
         )
         with exposing_metrics(settings.raw, metrics_port) as where:
             _seed_feed_metrics(feeds, FeedStateStore(settings.state_dir))
             console.info(
-                f"running {len(feeds)} feed(s) and watching {settings.input_dir}{where}; "
-                "stop with Ctrl-C or SIGTERM"
+                f"running {len(feeds)} feed(s), {len(jobs)} job(s) and watching "
+                f"{settings.input_dir}{where}; stop with Ctrl-C or SIGTERM"
             )
             scheduler.run(stop)
         console.info("stopped: in-flight pulls finished")
@@ -158,17 +152,6 @@ def _seed_feed_metrics(feeds: Sequence[FeedConfig], states: Any) -> None:
     for feed in feeds:
         state = states.load(feed.name)
         metrics.observe_feed_state(feed.name, state.last_success_ts, state.consecutive_failures)
-
-
-def _select(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:
-    if not names:
-        return list(feeds)
-    by_name = {feed.name: feed for feed in feeds}
-    unknown = [name for name in names if name not in by_name]
-    if unknown:
-        known = ", ".join(by_name) or "none"
-        raise ConfigError(f"no feed named {', '.join(unknown)} in [[feeds]]; configured: {known}.")
-    return [by_name[name] for name in names]
 
 
 def _print_pull(console: Console, results: Sequence[PullResult]) -> None:

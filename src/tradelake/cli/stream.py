@@ -101,7 +101,7 @@ def serve(
         console.info(
             f"tradelake serve --role {role} on http://{bind_host}:{bind_port} "
             f"(queue {settings.queue}; frames: ws://{bind_host}:{bind_port}/ws/frames/DEVICE; "
-            f"alerts: /ws/alerts, /api/alerts/stream)"
+            f"alerts: /ws/alerts, /api/alerts/stream; trade scores: POST /api/score)"
         )
         serve_forever(runtime, bind_host, bind_port)
 

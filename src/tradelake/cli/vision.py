@@ -68,6 +68,77 @@ def classify(
             raise typer.Exit(EXIT_PARTIAL)
 
 
+@vision_app.command("evaluate")
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="Folder of labelled screenshots.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            help="CSV with columns file,label (paths relative to it). Default: FOLDER/labels.csv "
+            "if present, else the sub-folder names.",
+        ),
+    ] = None,
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Score the chart model on labelled screenshots: per-class precision/recall/F1, macro-F1,
+    accuracy, confusion matrix (rows true, columns predicted) and calibration error (ECE).
+
+    The exports (--csv/--parquet/--xlsx) hold one row per file: label, prediction, probability.
+    Exit code 1 for an unknown label or a missing file (nothing scored), 2 when some files could
+    not be decoded (they are left out of the metrics).
+    """
+    with command(json) as console:
+        platform = open_platform(home)
+        total = _count_hint(folder, labels)
+        with console.progress(total, "evaluating") as advance:
+            result = platform.evaluate_images(folder, labels, advance)
+        write_exports(
+            console, rows_frame([r.to_dict() for r in result.rows]), Exports(csv, parquet, xlsx)
+        )
+        if json:
+            console.emit_json(result.to_dict())
+        else:
+            _print_evaluation(console, result.to_dict())
+        if result.errors:
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+def _count_hint(folder: Path, labels: Path | None) -> int:
+    """How many files the progress bar should expect (0: no bar; errors surface later)."""
+    from tradelake.jobs.vision import image_files
+    from tradelake.jobs.vision_evaluate import LABELS_CSV
+
+    csv_path = labels or (folder / LABELS_CSV)
+    try:
+        if csv_path.is_file():
+            return max(0, sum(1 for _ in csv_path.open(encoding="utf-8-sig")) - 1)
+        return len(image_files([folder])) if folder.is_dir() else 0
+    except OSError:
+        return 0
+
+
+def _print_evaluation(console: Console, result: dict[str, Any]) -> None:
+    for row in result["errors"]:
+        console.error(row["error"])
+    console.frame(rows_table(result["per_class"]), title="Per class")
+    classes = result["classes"]
+    confusion = [
+        {"true class": c, **dict(zip(classes, row, strict=True))}
+        for c, row in zip(classes, result["confusion"], strict=True)
+    ]
+    console.frame(rows_table(confusion), title="Confusion matrix (rows: true class)")
+    console.info(
+        f"{result['n']} images: macro-F1 [bold]{result['macro_f1']:.4f}[/], accuracy "
+        f"{result['accuracy']:.4f}, ECE {result['ece']:.4f} "
+        f"(model {result['model_version']}; labels from {shown(result['labels_from'])})"
+    )
+
+
 @vision_app.command("similar")
 def similar(
     image: Annotated[Path, typer.Argument(help="The screenshot to look up.")],

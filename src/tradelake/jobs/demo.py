@@ -10,15 +10,15 @@ re-ingesting changes nothing.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import polars as pl
-
-from tradelake.columns import json_row
 from tradelake.config import CONFIG_FILE, write_default_config
-from tradelake.console import REFRESHING, Console, rows_table
+from tradelake.console import Console, shown
+from tradelake.jobs.demo_story import collect_story, print_story
 from tradelake.platform import Platform
 from tradelake.sources import atas_samples
 
@@ -42,39 +42,45 @@ DEMO_FILES = (
 
 
 def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, Any]:
-    """Write the demo exports into ``input/``, ingest them, print and return a summary."""
+    """Write the demo exports into ``input/``, ingest them, tell the story
+    (:mod:`tradelake.jobs.demo_story`) and return it for ``--json``."""
     home = platform.settings.home
     if not (home / CONFIG_FILE).exists():
-        write_default_config(home)
+        write_default_config(home, timezone=DEMO_TIMEZONE)
     inbox = platform.settings.input_dir
-    with console.working(f"generating {len(DEMO_FILES)} ATAS exports of {fills:,} fills"):
-        paths = write_demo_files(inbox, fills=fills)
-    console.info(f"generated {len(paths)} ATAS exports in {inbox}")
-    with console.progress(len(paths), "ingesting", then=REFRESHING) as advance:
-        report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=advance)
-    files = [result.to_dict() for result in report.files]
-    daily = platform.daily_pnl()
-    overall = platform.statistics("all")
-    recon = platform.sql(
-        "SELECT status, count(*) AS trades FROM journal_reconciliation GROUP BY 1 ORDER BY 1"
+    with console.progress(len(DEMO_FILES), "generating ATAS exports") as bar:
+        paths = write_demo_files(inbox, fills=fills, progress=bar, stages=bar.stage)
+    console.info(
+        f"generated {len(paths)} files in {shown(inbox)}: {len(DEMO_FILES)} ATAS exports of "
+        f"{fills:,} fills (English, French, and a corrected re-export of the English one), "
+        "a second copy of the English export and a CSV file renamed to .xlsx"
     )
+    with console.progress(len(paths), "ingesting") as bar:
+        report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=bar, stages=bar.stage)
+    story = collect_story(platform, [result.to_dict() for result in report.files])
     if not console.json_mode:
-        _print_summary(console, files, daily, overall, recon, home)
-    return {
-        "home": str(home),
-        "files": files,
-        "daily_pnl": [json_row(row) for row in daily.iter_rows(named=True)],
-        "statistics": [json_row(row) for row in overall.iter_rows(named=True)],
-        "reconciliation": [json_row(row) for row in recon.iter_rows(named=True)],
-    }
+        print_story(console, story)
+    return story.to_json()
 
 
-def write_demo_files(inbox: Path, *, fills: int) -> list[Path]:
-    """The demo's input folder: three exports, one re-dropped copy and one broken file."""
+def write_demo_files(
+    inbox: Path,
+    *,
+    fills: int,
+    progress: Callable[[str], None] | None = None,
+    stages: Callable[[str, float], None] | None = None,
+) -> list[Path]:
+    """The demo's input folder: three exports, one re-dropped copy and one broken file.
+
+    ``stages`` hears as each export starts and how far it is, ``progress`` when it is written:
+    generating is most of a large demo's time."""
     inbox.mkdir(parents=True, exist_ok=True)
     paths = []
     for spec in DEMO_FILES:
         path = inbox / spec.name
+        within = partial(stages, f"generating {spec.name} ({fills:,} fills)") if stages else None
+        if within:
+            within(0.0)
         if not path.exists():
             atas_samples.write_workbook(
                 path,
@@ -85,51 +91,13 @@ def write_demo_files(inbox: Path, *, fills: int) -> list[Path]:
                 accounts=spec.accounts,
                 mess=True,
                 correction=spec.correction,
+                progress=within,  # the fraction of the export written
             )
         paths.append(path)
+        if progress:
+            progress(spec.name)
     copy = inbox / "journal-en (1).xlsx"
     shutil.copyfile(paths[0], copy)
     broken = inbox / "journal-export.xlsx"
     broken.write_bytes(atas_samples.csv_renamed("en"))
     return [*paths, copy, broken]
-
-
-def _print_summary(
-    console: Console,
-    files: list[dict[str, Any]],
-    daily: pl.DataFrame,
-    overall: pl.DataFrame,
-    recon: pl.DataFrame,
-    home: Path,
-) -> None:
-    for row in files:
-        if row["error"]:
-            console.error(row["error"])
-    keys = ("path", "status", "rows", "quarantined")
-    shown = [
-        {k: Path(v).name if k == "path" else v for k, v in r.items() if k in keys} for r in files
-    ]
-    console.frame(rows_table(shown), title="Ingest")
-    console.frame(daily.tail(10), title="Daily P&L, last 10 session rows")
-    console.frame(_vertical(overall), title="Journal statistics (all trades)")
-    console.frame(recon, title="Round trips vs ATAS Journal")
-    console.info(
-        f"\nData home: {home}. Try:\n"
-        f"  tradelake pnl daily --home {home}\n"
-        f"  tradelake stats --by instrument --home {home}\n"
-        f'  tradelake sql "SELECT * FROM round_trips LIMIT 5" --home {home}'
-    )
-
-
-def _vertical(frame: pl.DataFrame) -> pl.DataFrame:
-    """One metric per line: a wide one-row table reads badly in a terminal."""
-    columns = [c for c in frame.columns if c != "key"]
-    text = frame.select(
-        [pl.col(c).round(2) if frame.schema[c].is_float() else pl.col(c) for c in columns]
-    )
-    return pl.DataFrame(
-        {
-            "metric": columns,
-            **{f"value {i + 1}": [str(v) for v in row] for i, row in enumerate(text.rows())},
-        }
-    )

@@ -51,6 +51,7 @@ PAGINGS = ("none", "offset", "page", "link")
 PULL_KEYS = frozenset(
     {
         "name", "kind", "url", "schedule", "schedule_timezone", "api_key_env", "api_key_file",
+        "api_key_secret",
         "rate_limit_per_minute", "timeout_s", "params", "headers", "paging", "page_size",
         "max_pages", "revision_window_days", "auth_param", "auth_header", "auth_scheme",
         "options",
@@ -144,6 +145,7 @@ class FeedConfig:
     schedule_timezone: str = "UTC"
     api_key_env: str | None = None
     api_key_file: str | None = None
+    api_key_secret: str | None = None
     rate_limit_per_minute: float | None = None
     timeout_s: float = 30.0
     params: Mapping[str, str] = field(default_factory=dict)
@@ -168,12 +170,13 @@ class FeedConfig:
 
     @property
     def has_key(self) -> bool:
-        return bool(self.api_key_env or self.api_key_file)
+        return bool(self.api_key_env or self.api_key_file or self.api_key_secret)
 
     @property
     def key_origin(self) -> str:
         """Where the key lives, for messages (names only, never the value)."""
-        places = [f"environment variable {self.api_key_env}" if self.api_key_env else ""]
+        places = [f"secret {self.api_key_secret}" if self.api_key_secret else ""]
+        places.append(f"environment variable {self.api_key_env}" if self.api_key_env else "")
         places.append(f"file {self.api_key_file}" if self.api_key_file else "")
         return " or ".join(p for p in places if p)
 
@@ -223,16 +226,39 @@ class FeedConfig:
 
     def next_run(self, after: datetime) -> datetime:
         """The first cron fire strictly after ``after``, read in ``schedule_timezone``, in UTC."""
-        zone = ZoneInfo(self.schedule_timezone)
-        fire = croniter(
-            self.schedule, after.astimezone(zone), second_at_beginning=_has_seconds(self.schedule)
-        ).get_next(datetime)
-        return fire.astimezone(ZoneInfo("UTC"))
+        return next_fire(self.schedule, self.schedule_timezone, after)
+
+
+def next_fire(schedule: str, timezone: str, after: datetime) -> datetime:
+    """The first fire of cron ``schedule`` strictly after ``after``, read in ``timezone``, in
+    UTC (5 fields, or 6 with seconds first); shared by ``[[feeds]]`` and ``[[jobs]]``."""
+    fire = croniter(
+        schedule, after.astimezone(ZoneInfo(timezone)), second_at_beginning=_has_seconds(schedule)
+    ).get_next(datetime)
+    return fire.astimezone(ZoneInfo("UTC"))
+
+
+def valid_cron(schedule: str) -> bool:
+    """Whether ``schedule`` is a cron expression :func:`next_fire` reads."""
+    fields = len(schedule.split())
+    return fields in (5, 6) and croniter.is_valid(schedule, second_at_beginning=fields == 6)
 
 
 def load_feeds(settings: Settings) -> list[FeedConfig]:
     """Every ``[[feeds]]`` entry of the settings, validated (ConfigError names feed and key)."""
     return parse_feeds(settings.feeds)
+
+
+def select_feeds(feeds: Sequence[FeedConfig], names: Sequence[str]) -> list[FeedConfig]:
+    """The feeds named, in the order named (all when ``names`` is empty)."""
+    if not names:
+        return list(feeds)
+    by_name = {feed.name: feed for feed in feeds}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        known = ", ".join(by_name) or "none"
+        raise ConfigError(f"no feed named {', '.join(unknown)} in [[feeds]]; configured: {known}.")
+    return [by_name[name] for name in names]
 
 
 def parse_feeds(entries: Sequence[Mapping[str, Any]]) -> list[FeedConfig]:
@@ -271,6 +297,7 @@ def parse_feed(entry: Mapping[str, Any], index: int = 1) -> FeedConfig:
         ),
         api_key_env=check.optional_text("api_key_env"),
         api_key_file=check.optional_text("api_key_file"),
+        api_key_secret=check.optional_text("api_key_secret"),
         rate_limit_per_minute=check.positive("rate_limit_per_minute"),
         timeout_s=check.positive("timeout_s") or 30.0,
         params=check.strings("params"),
@@ -291,8 +318,9 @@ def parse_feed(entry: Mapping[str, Any], index: int = 1) -> FeedConfig:
 def _check_auth(feed: FeedConfig, where: str) -> None:
     if feed.profile.auth and not feed.has_key:
         raise ConfigError(
-            f"{where}: kind {feed.kind} needs an API key; set api_key_env (the name of an "
-            "environment variable holding it) or api_key_file (a file holding it)."
+            f"{where}: kind {feed.kind} needs an API key; set api_key_secret (env:NAME, "
+            "file:/path or aws-sm:NAME), api_key_env (the name of an environment variable "
+            "holding it) or api_key_file (a file holding it)."
         )
     if feed.has_key and feed.auth_style is None:
         raise ConfigError(
@@ -375,9 +403,7 @@ class _Checker:
 
     def schedule(self) -> str:
         expression = " ".join(self.text("schedule").split())
-        fields = len(expression.split())
-        valid = fields in (5, 6) and croniter.is_valid(expression, second_at_beginning=fields == 6)
-        if not valid:
+        if not valid_cron(expression):
             raise self.fail(
                 "schedule",
                 f"{expression!r} is not a cron expression; use 5 fields 'minute hour day month "

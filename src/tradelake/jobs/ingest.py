@@ -32,6 +32,12 @@ from tradelake.staging.validate import validate_frame
 from tradelake.tables import TABLES
 
 Progress = Callable[[str], None]
+# A step within one file: a label ("parsing a.xlsx") and the fraction of the file done before it.
+Stages = Callable[[str, float], None]
+# Where each step starts within one file: reading is quick, parsing (Excel) the larger part.
+PARSE_AT, STAGE_AT = 0.05, 0.6
+# The steps of Platform.ingest after the last file.
+REFRESH_STAGE, FLUSH_STAGE = "refreshing the feature store", "writing staged files"
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +52,7 @@ class FileResult:
     quarantined: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # data may be wrong: say so loudly
     tables: dict[str, StageResult] = field(default_factory=dict)
     source: str | None = None  # the landing object's source (lineage names it), not printed
 
@@ -58,6 +65,7 @@ class FileResult:
             "quarantined": self.quarantined,
             "error": self.error,
             "notes": self.notes,
+            "warnings": self.warnings,
         }
 
 
@@ -77,18 +85,38 @@ def ingest_paths(
     *,
     timezone: str,
     progress: Progress | None = None,
+    zone_is_fallback: bool = False,
+    stages: Stages | None = None,
 ) -> list[FileResult]:
-    """Ingest each file independently; one file's failure never stops the others."""
+    """Ingest each file independently; one file's failure never stops the others.
+
+    ``zone_is_fallback`` says ``timezone`` was not configured but defaulted: each file whose
+    source reads local times (ATAS) and that is parsed now gets a warning naming the setting.
+    ``progress`` hears of each file done, ``stages`` of each step within one (reading,
+    parsing, staging).
+    """
     results = []
     for path in expand_paths(paths):
-        results.append(ingest_path(env, path, timezone=timezone))
+        result = ingest_path(
+            env, path, timezone=timezone, zone_is_fallback=zone_is_fallback, stages=stages
+        )
+        results.append(result)
         if progress:
             progress(str(path))
     return results
 
 
-def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
+def ingest_path(
+    env: IngestEnv,
+    path: Path,
+    *,
+    timezone: str,
+    zone_is_fallback: bool = False,
+    stages: Stages | None = None,
+) -> FileResult:
     """Land and stage one file (see module docstring for the guarantees)."""
+    if stages:
+        stages(f"reading {path.name}", 0.0)
     if path.is_dir():
         return FileResult(
             str(path),
@@ -104,7 +132,20 @@ def ingest_path(env: IngestEnv, path: Path, *, timezone: str) -> FileResult:
         return FileResult(str(path), None, "error", error=str(exc))
     obj = land(env, source, path, data, timezone=timezone)
     crash_point("after_landing")
-    return process_object(env, obj, data, source, path=str(path))
+    result = process_object(env, obj, data, source, path=str(path), stages=stages)
+    if zone_is_fallback and source.local_time and result.status != "duplicate":
+        result.warnings.append(fallback_zone_warning(path.name, timezone))
+    return result
+
+
+def fallback_zone_warning(name: str, timezone: str) -> str:
+    """What a user must hear when an export's offset-less times were read in the fallback
+    zone: a wrong zone moves fills to another session, silently."""
+    return (
+        f"{name}: no time zone is configured for ATAS exports, so its times were read as "
+        f"{timezone}; if it was exported on a machine in another zone, set [sources.atas] "
+        "timezone in tradelake.toml (or pass --tz ZONE) before ingesting exports"
+    )
 
 
 def land(
@@ -122,7 +163,13 @@ def land(
 
 
 def process_object(
-    env: IngestEnv, obj: LandingObject, data: bytes, source: SourceDef, *, path: str
+    env: IngestEnv,
+    obj: LandingObject,
+    data: bytes,
+    source: SourceDef,
+    *,
+    path: str,
+    stages: Stages | None = None,
 ) -> FileResult:
     """Parse, validate and stage one landing object unless it is already processed.
 
@@ -140,6 +187,8 @@ def process_object(
             early[table] = pool.submit(_stage_table, env, obj, table, frame, quarantine)
 
         context = replace(parse_context(obj, env.instruments), table_ready=stage_early)
+        if stages:
+            stages(f"parsing {obj.original_name}", PARSE_AT)
         try:
             parsed = source.parse(data, obj.original_name, context)
         except Exception as exc:
@@ -157,6 +206,8 @@ def process_object(
         result = FileResult(
             path, obj.landing_id, "ingested", notes=list(parsed.notes), source=obj.source
         )
+        if stages:
+            stages(f"staging {obj.original_name}", STAGE_AT)
         for table, pending in staging.items():
             table_result = pending.result()
             result.tables[table] = table_result

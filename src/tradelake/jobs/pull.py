@@ -143,7 +143,12 @@ def open_client(feed: FeedConfig, limits: RateLimits, options: PullOptions) -> P
     auth = None
     style = feed.auth_style
     if feed.has_key and style:
-        key = read_secret(f"feed {feed.name}", env_var=feed.api_key_env, file=feed.api_key_file)
+        key = read_secret(
+            f"feed {feed.name}",
+            env_var=feed.api_key_env,
+            file=feed.api_key_file,
+            ref=feed.api_key_secret,
+        )
         auth = ApiKeyAuth(key, feed.key_origin, *style)
     return PullClient(
         feed.name,

@@ -1,4 +1,5 @@
-"""The built-in scheduler: every feed on its cron schedule, plus the ``input/`` folder watcher.
+"""The built-in scheduler: every feed and ``[[jobs]]`` entry on its cron schedule, plus the
+``input/`` folder watcher.
 
 One loop on the main thread decides what is due (croniter; 6-field schedules fire on seconds)
 and hands pulls and watcher batches to a small thread pool, so a slow provider never delays
@@ -13,6 +14,9 @@ the others. Guarantees a caller may rely on:
   never both claim version 1 of a key. Feature-store refreshes run after pulls or ingests that
   staged rows, one at a time; watcher batches and refreshes hold the data home's write lock
   (``writing``, :mod:`tradelake.write_lock`), so they also wait for other processes' writers.
+- A ``[[jobs]]`` entry (model training, :mod:`tradelake.jobs.scheduled`) runs on the pool at
+  each cron fire, at most one run per job at a time; a failure is reported and the next fire
+  tries again. Jobs are not caught up after downtime.
 - ``stop`` (set by SIGTERM/SIGINT in ``tradelake run``) ends the loop: no new work starts,
   in-flight pulls finish and save their state, then :meth:`FeedScheduler.run` returns.
 """
@@ -41,6 +45,7 @@ from tradelake.jobs.pull import (
     RateLimits,
     pull_and_record,
 )
+from tradelake.jobs.scheduled import JobConfig
 from tradelake.jobs.watch import FolderWatcher
 from tradelake.ops import datasets
 
@@ -57,6 +62,15 @@ class _Slot:
     feed: FeedConfig
     next_run: datetime
     running: Future[PullResult | None] | None = field(default=None)
+
+
+@dataclass
+class _JobSlot:
+    """One ``[[jobs]]`` entry's place in the schedule."""
+
+    job: JobConfig
+    next_run: datetime
+    running: Future[None] | None = field(default=None)
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class FeedScheduler:
         tick_s: float = 0.5,
         report: Report = logger.info,
         refresh_retry_s: float = 5.0,
+        jobs: Sequence[JobConfig] = (),
+        run_job: Callable[[str], object] | None = None,
     ) -> None:
         self.env, self.states, self.watch = env, states, watch
         self.options = options or PullOptions()
@@ -104,6 +120,10 @@ class FeedScheduler:
         self._late_checked = 0.0  # monotonic time of the last late-feed check
         now = self.options.now()
         self.slots = [self._schedule(feed, now) for feed in feeds]
+        if jobs and run_job is None:
+            raise ValueError("[[jobs]] need run_job (Platform.run_job)")
+        self._run_job = run_job
+        self.job_slots = [_JobSlot(job, job.next_run(now)) for job in jobs]
 
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set, then let in-flight work finish (see module docstring)."""
@@ -115,6 +135,7 @@ class FeedScheduler:
             while not stop.is_set():
                 now = self.options.now()
                 self.submit_due(now)
+                self.submit_due_jobs(now)
                 if watcher:
                     self._poll(watcher)
                 self._retry_refresh()
@@ -136,6 +157,30 @@ class FeedScheduler:
             slot.running = self._pool.submit(self._guarded, self._pull, slot.feed, slot.next_run)
             started.append(slot.feed.name)
         return started
+
+    def submit_due_jobs(self, now: datetime) -> list[str]:
+        """Start every ``[[jobs]]`` entry whose cron fire has come and that is not running."""
+        started = []
+        for slot in self.job_slots:
+            if slot.next_run > now:
+                continue
+            slot.next_run = slot.job.next_run(now)
+            if slot.running is not None and not slot.running.done():
+                self.report(f"job {slot.job.name} still running; skipping this fire")
+                continue
+            slot.running = self._pool.submit(self._guarded, self._job, slot.job)
+            started.append(slot.job.name)
+        return started
+
+    def _job(self, job: JobConfig) -> None:
+        assert self._run_job is not None
+        started = time.monotonic()
+        try:
+            self._run_job(job.job)
+        except TradelakeError as exc:
+            self.report(f"job {job.name}: failed: {exc}")
+            return
+        self.report(f"job {job.name}: done in {time.monotonic() - started:.1f} s")
 
     def _pull(self, feed: FeedConfig, next_run: datetime) -> PullResult:
         result = pull_and_record(
@@ -229,9 +274,10 @@ class FeedScheduler:
         return _Slot(feed, state.next_run_ts)
 
     def _sleep_for(self, now: datetime) -> float:
-        if not self.slots:
+        fires = [slot.next_run for slot in self.slots] + [s.next_run for s in self.job_slots]
+        if not fires:
             return self.tick_s
-        earliest = min(slot.next_run for slot in self.slots)
+        earliest = min(fires)
         return max(0.0, min(self.tick_s, (earliest - now).total_seconds()))
 
 

@@ -8,24 +8,18 @@ still ``mlflow.pyfunc.load_model`` it.
 Promotion rule: a new version takes the ``champion`` alias only when its held-out-style
 macro-F1 is strictly greater than the current champion's (or there is none).
 
-Storage defaults to ``sqlite:///<home>/mlflow.db`` with artifacts in ``<home>/mlartifacts``;
-pass ``tracking_uri`` for a server. Functions take these explicitly: no global config.
-Importing this module sets ``MLFLOW_DISABLE_TELEMETRY=true`` unless the environment says
-otherwise, so MLflow makes no network attempt on an offline desk machine.
+Storage, logging, registration and the alias move are :mod:`tradelake.ml.model_registry`'s,
+shared with the signal ensemble; this module says what a chart_cnn run logs and its rule.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow
 import torch
@@ -34,10 +28,15 @@ from mlflow.tracking import MlflowClient
 from PIL import Image, ImageDraw, ImageFont
 
 from tradelake.errors import VisionError
+from tradelake.ml import model_registry
+from tradelake.ml.model_registry import CHAMPION, default_tracking_uri
+from tradelake.ml.model_registry import resolve_uri as _uri
+from tradelake.ml.model_registry import tracking as _tracking
+
+__all__ = ["CHAMPION", "MODEL_NAME", "default_tracking_uri", "publish"]
 
 MODEL_NAME = "chart_cnn"
 EXPERIMENT = "chart_cnn"
-CHAMPION = "champion"
 METRIC = "heldout_macro_f1"
 PIP_REQUIREMENTS = ["torch", "numpy", "pillow", "mlflow"]
 
@@ -51,33 +50,6 @@ class Published:
     macro_f1: float
     promoted: bool
     champion_version: str
-
-
-def default_tracking_uri(home: str | Path) -> str:
-    """``sqlite:///<home>/mlflow.db`` (absolute path)."""
-    return f"sqlite:///{Path(home).resolve() / 'mlflow.db'}"
-
-
-def _uri(tracking_uri: str | None, home: str | Path | None) -> str:
-    if tracking_uri:
-        return tracking_uri
-    if home is None:
-        raise ValueError("pass tracking_uri or home (where mlflow.db and mlartifacts live)")
-    Path(home).mkdir(parents=True, exist_ok=True)
-    return default_tracking_uri(home)
-
-
-@contextmanager
-def _tracking(uri: str) -> Iterator[MlflowClient]:
-    """Point MLflow's fluent API at ``uri`` for the block, then restore the previous URI."""
-    prev_t, prev_r = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
-    finally:
-        mlflow.set_tracking_uri(prev_t)
-        mlflow.set_registry_uri(prev_r)
 
 
 class ChartPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
@@ -161,11 +133,11 @@ def _flat(metrics: dict[str, Any]) -> dict[str, float]:
 
 def champion_score(client: MlflowClient, name: str = MODEL_NAME) -> tuple[str, float] | None:
     """``(version, heldout macro-F1)`` of the current champion, or None."""
-    try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
+    mv = model_registry.champion_version(client, name)
+    if mv is None:
         return None
-    tag = (mv.tags or {}).get(METRIC)
+    # ``metric.<key>`` tags (model_registry), else the bare tag versions logged before it.
+    tag = model_registry.version_metrics(mv).get(METRIC, (mv.tags or {}).get(METRIC))
     if tag is not None:
         return str(mv.version), float(tag)
     run = client.get_run(str(mv.run_id))
@@ -177,10 +149,11 @@ def promote_if_better(
 ) -> bool:
     """Move ``champion`` to ``version`` iff ``score`` beats the current champion's."""
     current = champion_score(client, name)
-    if current is not None and score <= current[1]:
-        return False
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return True
+
+    def beats(new: Mapping[str, float], old: Mapping[str, float]) -> bool:
+        return current is None or score > current[1]
+
+    return model_registry.promote_if(client, name, version, {METRIC: score}, beats)
 
 
 def current_champion(
@@ -206,11 +179,7 @@ def publish(
     m = _read_metrics(checkpoint)
     score = float((m.get("heldout") or {}).get("macro_f1", float("-inf")))
     with _tracking(uri) as client:
-        if mlflow.get_experiment_by_name(experiment) is None:
-            embedded = home is not None and uri == default_tracking_uri(home)
-            loc = (Path(str(home)).resolve() / "mlartifacts").as_uri() if embedded else None
-            client.create_experiment(experiment, artifact_location=loc)
-        mlflow.set_experiment(experiment)
+        model_registry.use_experiment(client, experiment, uri, home)
         with mlflow.start_run() as run:
             scalar = {k: v for k, v in m.items() if isinstance(v, str | int | float)}
             mlflow.log_params({**scalar, **(params or {})})
@@ -226,15 +195,14 @@ def publish(
 
                     confusion_image(cm, CLASSES).save(png)
                     mlflow.log_artifact(str(png))
-            info = mlflow.pyfunc.log_model(
-                name="model",
+            version = model_registry.register_logged(
+                client,
+                name=name,
                 python_model=ChartPyfunc(),
                 artifacts={"checkpoint": str(checkpoint)},
                 pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=name,
+                metrics={METRIC: score},
             )
-        version = str(info.registered_model_version)
-        client.set_model_version_tag(name, version, METRIC, str(score))
         promoted = promote_if_better(client, version, score, name)
         champ = champion_score(client, name)
     return Published(run.info.run_id, version, score, promoted, champ[0] if champ else version)
@@ -248,14 +216,7 @@ def download_checkpoint(model_uri: str, *, tracking_uri: str | None = None) -> P
     """
     uri = tracking_uri or mlflow.get_tracking_uri()
     try:
-        # MLflow 3 resolves the logged model behind a models:/ URI with the *global* URIs,
-        # whatever download_artifacts is passed, so point them at ``uri`` for the call.
-        with _tracking(uri):
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=model_uri, tracking_uri=uri, registry_uri=uri
-                )
-            )
+        local = model_registry.download(model_uri, uri)
     except MlflowException as exc:
         raise VisionError(
             f"cannot fetch {model_uri} from {uri} ({exc.message}); check the "

@@ -31,13 +31,13 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
+from tradelake.ml import evaluation
 from tradelake.ml.charts import CLASSES, MIRROR, generate_chart
 from tradelake.ml.rendering import HELD_OUT_STYLE, TRAIN_STYLES
 from tradelake.ml.vision import (
     INPUT_SIZE,
     WIDTHS,
     ChartNet,
-    expected_calibration_error,
     fit_temperature,
     preprocess,
 )
@@ -173,27 +173,20 @@ def classification_report(
     labels: torch.Tensor,
     temperature: float,
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class F1, confusion matrix and ECE before/after scaling."""
+    """Accuracy, macro-F1, per-class F1, confusion matrix and ECE before/after scaling
+    (the maths is :mod:`tradelake.ml.evaluation`'s)."""
     y = labels.numpy().astype(np.int64)
-    pred = logits.argmax(1).numpy()
-    k = len(CLASSES)
-    cm = np.zeros((k, k), np.int64)
-    np.add.at(cm, (y, pred), 1)
-    tp = np.diag(cm).astype(float)
-    prec = tp / np.maximum(cm.sum(0), 1)
-    rec = tp / np.maximum(cm.sum(1), 1)
-    f1 = np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0.0)
-    present = cm.sum(1) > 0
     p_raw = torch.softmax(logits.double(), 1).numpy()
     p_cal = torch.softmax(logits.double() / temperature, 1).numpy()
+    rep = evaluation.evaluate(y, p_raw, CLASSES)
     return {
-        "n": len(y),
-        "accuracy": float((pred == y).mean()) if len(y) else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "per_class_f1": {c: round(float(v), 4) for c, v in zip(CLASSES, f1, strict=True)},
-        "confusion": cm.tolist(),
-        "ece_before": expected_calibration_error(p_raw, y),
-        "ece_after": expected_calibration_error(p_cal, y),
+        "n": rep.n,
+        "accuracy": rep.accuracy,
+        "macro_f1": rep.macro_f1,
+        "per_class_f1": {m.name: round(m.f1, 4) for m in rep.per_class},
+        "confusion": rep.confusion,
+        "ece_before": rep.ece,
+        "ece_after": evaluation.expected_calibration_error(p_cal, y),
     }
 
 

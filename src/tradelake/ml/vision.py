@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,9 @@ from torch import nn
 
 from tradelake.errors import VisionError as VisionError  # re-exported: ml.vision.VisionError
 from tradelake.ml.charts import CLASSES
+from tradelake.ml.evaluation import (  # re-exported: moved to ml.evaluation
+    expected_calibration_error as expected_calibration_error,
+)
 
 INPUT_SIZE: tuple[int, int] = (128, 288)  # (height, width)
 RIGHT_FRACTION = 0.8
@@ -246,21 +248,6 @@ class ChartNet(nn.Module):
         emb = F.normalize(self.embed(self.fc(f)), dim=1)
         logits = self.scale * emb @ F.normalize(self.prototypes, dim=1).t()
         return logits, emb
-
-
-def expected_calibration_error(
-    probs: NDArray[np.float64], labels: NDArray[np.int64], bins: int = 15
-) -> float:
-    """Top-label ECE: mean |accuracy - confidence| over equal-width confidence bins."""
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(ece)
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:

@@ -131,7 +131,9 @@ def parse_workbook(
     return parsed
 
 
-@register_parser("atas", suffixes=(".xlsx", ".xlsm"), content_type=XLSX_CONTENT_TYPE)
+@register_parser(
+    "atas", suffixes=(".xlsx", ".xlsm"), content_type=XLSX_CONTENT_TYPE, local_time=True
+)
 def parse(data: bytes, name: str, context: ParseContext) -> ParseResult:
     """The ``atas`` source for the ingest job: :func:`parse_workbook` as a ``ParseResult``."""
     parsed = parse_workbook(

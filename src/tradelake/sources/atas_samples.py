@@ -2,7 +2,9 @@
 
 ``tradelake demo``, the tests and ``benchmarks/ingest_atas.py`` need workbooks shaped like the real
 thing, so the generator lives in the package. It simulates fills (partial fills, adds, reductions,
-position flips, positions still open at the end, holds across the 17:00 Chicago CME session open),
+position flips, positions still open at the end, holds across the 17:00 Chicago CME session open)
+only while CME Globex trades (Sunday 17:00 to Friday 16:00 Chicago time, less the daily
+16:00-17:00 halt; no holiday calendar),
 derives the Journal sheet ATAS shows for them (one row per flat-to-flat trade; ``PnL`` is the gross
 FIFO P&L in currency with the instrument table's point value; ``Close volume`` carries the closing
 side's sign) and writes the workbook with xlsxwriter in ``constant_memory`` mode.
@@ -22,11 +24,12 @@ import json
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from io import BytesIO
 from itertools import pairwise
 from pathlib import Path
 from typing import IO, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
@@ -44,6 +47,12 @@ DEFAULT_START = datetime(2025, 10, 24, 13, 30, tzinfo=UTC)
 _START_PRICE = {"MES": 6000.0, "ES": 6000.0, "NQ": 21000.0, "MNQ": 21000.0, "CL": 61.0}
 _FEE = {"MES": 0.62, "MNQ": 0.62, "ES": 2.25, "NQ": 2.25, "CL": 2.5}
 _EXCEL_EPOCH = datetime(1899, 12, 30)
+# CME Globex hours (Chicago time): Sunday 17:00 to Friday 16:00, halted 16:00-17:00 each day.
+_GLOBEX_TZ = ZoneInfo("America/Chicago")
+_GLOBEX_OPEN, _GLOBEX_CLOSE = time(17, 0), time(16, 0)
+_LAST_ORDER_MS = 5_000
+_LAID_OUT = 0.2  # share of write_workbook's time spent before the cells are written
+_PROGRESS_ROWS = 2_000  # no order starts this close to the halt: its partial fills stay inside
 _REJECTS = {"table": pl.Utf8, "key": pl.Utf8, "reason": pl.Utf8}
 
 Cell = str | int | float | datetime | None
@@ -127,11 +136,14 @@ def write_workbook(
     sheets: Collection[str] = ("statistics", "journal", "executions"),
     drop_columns: Collection[str] = (),
     table: InstrumentTable | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ExportTruth:
     """Simulate ``fills`` fills, write them as an ATAS export to ``target``, return the truth.
 
     ``correction`` changes the middle fill (+1 tick, or +0.5 commission): a corrected re-export
     of the same seed. ``drop_columns`` hides canonical columns (e.g. ``"exchange_id"``).
+    ``progress`` hears the fraction done now and then: writing the cells is most of the time
+    (about 80 %), so the rows laid out count as 0.2 and the cells written as the rest.
     """
     table = table or InstrumentTable()
     truth = simulate_fills(
@@ -148,7 +160,10 @@ def write_workbook(
         rows[names["journal"]], journal = book.journal_rows(journal)
     if "executions" in sheets:
         rows[names["executions"]], truth = book.execution_rows(truth)
-    write_sheets(target, rows, noise_seed=seed)
+    if progress:
+        progress(_LAID_OUT)
+    written = (lambda done: progress(_LAID_OUT + (1 - _LAID_OUT) * done)) if progress else None
+    write_sheets(target, rows, noise_seed=seed, progress=written)
     return ExportTruth(truth, journal, pl.DataFrame(book.rejects, _REJECTS, orient="row"))
 
 
@@ -160,13 +175,19 @@ def make_workbook(**options: object) -> tuple[bytes, ExportTruth]:
 
 
 def write_sheets(
-    target: Target, sheets: Mapping[str, Sequence[Sequence[Cell]]], *, noise_seed: int | None = None
+    target: Target,
+    sheets: Mapping[str, Sequence[Sequence[Cell]]],
+    *,
+    noise_seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> None:
     """Write rows as given; a ``datetime`` becomes an Excel date cell (serial days, local time).
 
     With ``noise_seed`` each date serial gets up to ±1e-9 day (86 µs) of noise, as in ATAS's
-    exports; without it the serial is exact.
+    exports; without it the serial is exact. ``progress`` hears the fraction of rows written
+    every :data:`_PROGRESS_ROWS` rows.
     """
+    total_rows, done = max(sum(map(len, sheets.values())), 1), 0
     rng = np.random.default_rng(noise_seed)
     book = xlsxwriter.Workbook(target, {"constant_memory": True})
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
@@ -174,6 +195,9 @@ def write_sheets(
         sheet = book.add_worksheet(name)
         noise = iter(rng.uniform(-1e-9, 1e-9, sum(map(len, rows))).tolist())
         for r, row in enumerate(rows):
+            done += 1
+            if progress and done % _PROGRESS_ROWS == 0:
+                progress(done / total_rows)
             for c, value in enumerate(row):
                 if isinstance(value, datetime):
                     serial = (value - _EXCEL_EPOCH) / timedelta(days=1)
@@ -203,7 +227,7 @@ def simulate_fills(
     order_id = 410_000_000 + rng.randrange(10**6)
     while len(rows) < fills:
         stream = rng.choice(streams)
-        clock += _gap_ms(rng)
+        clock = globex_open_at(clock + _gap_ms(rng))
         qty = _order_qty(rng, stream.position)
         side = 1 if qty > 0 else -1
         stream.ticks = max(40, stream.ticks + rng.randint(-6, 6))
@@ -331,6 +355,25 @@ class _Trade:
                 "pnl": round(self.sign * (self.exit_value - self.entry_value) * point_value, 2),
             }  # fmt: skip
         return row
+
+
+def globex_open_at(ms: int) -> int:
+    """``ms`` (UTC epoch milliseconds) if CME Globex trades then and for the next few seconds,
+    else the next session open (17:00 Chicago, DST-aware): no fill on a Saturday, a Sunday
+    before the open, or in the daily 16:00-17:00 halt."""
+    local = datetime.fromtimestamp((ms + _LAST_ORDER_MS) / 1000, _GLOBEX_TZ)
+    weekday, clock = local.weekday(), local.time()  # Monday 0 ... Sunday 6
+    if (
+        weekday == 5
+        or (weekday == 6 and clock < _GLOBEX_OPEN)
+        or (weekday == 4 and clock >= _GLOBEX_CLOSE)
+    ):
+        opens = local.date() + timedelta(days=6 - weekday)  # this weekend's Sunday
+    elif weekday < 4 and _GLOBEX_CLOSE <= clock < _GLOBEX_OPEN:
+        opens = local.date()
+    else:
+        return ms
+    return int(datetime.combine(opens, _GLOBEX_OPEN, _GLOBEX_TZ).timestamp() * 1000)
 
 
 def _gap_ms(rng: random.Random) -> int:

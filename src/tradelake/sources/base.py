@@ -66,24 +66,29 @@ Parser = Callable[[bytes, str, ParseContext], ParseResult]
 
 @dataclass(frozen=True)
 class SourceDef:
-    """A registered producer: its parser, the file suffixes it accepts and its content type."""
+    """A registered producer: its parser, the file suffixes it accepts and its content type.
+
+    ``local_time`` marks a producer whose times carry no offset and are read in
+    :attr:`ParseContext.timezone` (ATAS exports): the ingest warns when that zone is only the
+    fallback."""
 
     name: str
     parse: Parser
     suffixes: tuple[str, ...]
     content_type: str
+    local_time: bool = False
 
 
 SOURCES: dict[str, SourceDef] = {}
 
 
 def register_parser(
-    name: str, *, suffixes: tuple[str, ...], content_type: str
+    name: str, *, suffixes: tuple[str, ...], content_type: str, local_time: bool = False
 ) -> Callable[[Parser], Parser]:
     """Register ``parse`` as the parser of source ``name``."""
 
     def decorate(parse: Parser) -> Parser:
-        SOURCES[name] = SourceDef(name, parse, suffixes, content_type)
+        SOURCES[name] = SourceDef(name, parse, suffixes, content_type, local_time)
         return parse
 
     return decorate

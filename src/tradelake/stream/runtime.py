@@ -13,6 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradelake.errors import ConfigError, TradelakeError
 from tradelake.jobs.ingest import IngestEnv
@@ -24,6 +25,9 @@ from tradelake.stream.hub import AlertHub
 from tradelake.stream.model_watch import ModelWatcher
 from tradelake.stream.queue import Queue, open_queue
 from tradelake.stream.settings import StreamSettings
+
+if TYPE_CHECKING:
+    from tradelake.ml.signal_serving import SignalScorer
 
 logger = logging.getLogger(__name__)
 ROLES = ("gateway", "cv", "alerts")
@@ -48,8 +52,10 @@ class StreamRuntime:
         roles: Iterable[str] = ROLES,
         queue: Queue | None = None,
         refresh: Callable[[], object] | None = None,
+        scorer: SignalScorer | None = None,
     ) -> None:
         self.roles = tuple(roles)
+        self.scorer = scorer  # POST /api/score: the signal ensemble's champion, hot-swapped
         unknown = sorted(set(self.roles) - set(ROLES))
         if unknown:
             raise ConfigError(f"unknown stream roles {unknown}; use some of {', '.join(ROLES)}")
@@ -112,6 +118,8 @@ class StreamRuntime:
             self._refresher.start()
         if self._stale_watch is not None:
             self._stale_watch.start()
+        if self.scorer is not None:
+            self.scorer.start()
         logger.info(
             "stream roles running: %s (queue %s)", ", ".join(self.roles), self.settings.queue
         )
@@ -122,6 +130,8 @@ class StreamRuntime:
             self._refresher.stop()
         if self._stale_watch is not None:
             self._stale_watch.stop()
+        if self.scorer is not None:
+            self.scorer.stop()
         if self.cv is not None:
             self.cv.stop()
         if self.alerts is not None:

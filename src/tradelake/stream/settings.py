@@ -128,10 +128,11 @@ def _number(raw: Mapping[str, Any], key: str, kind: type[int] | type[float]) -> 
 def _token(role: str, raw: Mapping[str, Any], settings: Settings) -> str | None:
     env_var = str(raw.get(f"{role}_token_env") or "") or None
     file = str(raw.get(f"{role}_token_file") or "") or None
+    ref = str(raw.get(f"{role}_token_secret") or "") or None
     if file and not file.startswith("/"):
         file = str(settings.home / file)
     try:
-        return read_secret(f"the {role} token", env_var=env_var, file=file)
+        return read_secret(f"the {role} token", env_var=env_var, file=file, ref=ref)
     except ConfigError:
         return None
 

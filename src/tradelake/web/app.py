@@ -9,6 +9,10 @@
 - ``GET /api/alerts?since=ISO`` (viewer token): history from the ``alerts`` table.
 - ``GET /metrics`` (no token, like any Prometheus target: bind 127.0.0.1 or firewall it):
   this process's metrics (:mod:`tradelake.ops.metrics`); serving turns recording on.
+- ``POST /api/score`` (viewer token; the ``alerts`` role): ``{"rows": [{feature: value}, ...]}``
+  (entry features, see features/entry_features.py; a missing feature is missing) answered
+  ``{"model_version", "probs", "take", "threshold"}`` by the signal ensemble's champion,
+  hot-swapped when the alias moves (ml/signal_serving.py). 503 when there is no champion yet.
 
 Tokens go in ``Authorization: Bearer <token>``; browsers, which cannot set that header on a
 WebSocket or EventSource, may pass ``?token=``. A missing or wrong token gets HTTP 401 or
@@ -27,6 +31,7 @@ from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocket
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from tradelake.errors import ModelError
 from tradelake.ops import metrics
 from tradelake.stream.auth import Role, allowed, bearer
 from tradelake.stream.gateway import FrameAnswer
@@ -164,6 +169,28 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
             ) from None
         rows = await run_in_threadpool(runtime.store.since, start, limit)
         return [alert.to_dict() for alert in rows]
+
+    @app.post("/api/score")
+    async def score(request: Request) -> dict[str, Any]:
+        require_viewer(request)
+        if runtime.scorer is None:
+            raise HTTPException(
+                503, "this process serves no model: score on the alerts role (or --role all)"
+            )
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as exc:
+            raise HTTPException(422, f"body is not JSON ({exc.msg})") from None
+        rows = body.get("rows") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise HTTPException(422, 'send {"rows": [{"chart_prob": 0.8, ...}, ...]}')
+        try:
+            scores = await run_in_threadpool(runtime.scorer.score, rows)
+        except ModelError as exc:
+            raise HTTPException(503, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return scores.to_dict()
 
     return app
 

@@ -14,17 +14,21 @@ from tradelake.stream.settings import SinkConfig
 class HttpPoster:
     """POSTs to the sink's URL with a ``timeout_s`` (default 5).
 
-    The URL is ``url``, or a secret named by ``url_env`` / ``url_file`` (a Slack webhook URL
-    is a credential: keep it out of the toml).
+    The URL is ``url``, or a secret named by ``url_secret`` / ``url_env`` / ``url_file`` (a
+    Slack webhook URL is a credential: keep it out of the toml).
     """
 
     def __init__(self, config: SinkConfig) -> None:
         url = str(config.options.get("url") or "")
-        if not url and (config.options.get("url_env") or config.options.get("url_file")):
+        options = config.options
+        if not url and (
+            options.get("url_env") or options.get("url_file") or options.get("url_secret")
+        ):
             url = read_secret(
                 f"sink {config.name}",
-                env_var=config.options.get("url_env"),
-                file=config.options.get("url_file"),
+                env_var=options.get("url_env"),
+                file=options.get("url_file"),
+                ref=options.get("url_secret"),
             )
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
