@@ -137,6 +137,28 @@ viewer_token_env = "TRADELAKE_VIEWER_TOKEN"       # may only read alerts
 # retries = 5
 # backoff_s = 0.5
 
+[metrics]
+# Prometheus /metrics of `tradelake run` and `tradelake serve --role cv` (serve's other roles
+# expose /metrics on their own web port). 0 = off. See docs/operations.md.
+host = "127.0.0.1"
+port = 9464
+
+[lineage]
+# OpenLineage run events: always appended to <home>/lineage/events.jsonl (`tradelake lineage`
+# reads them); also POSTed to an OpenLineage endpoint (e.g. Marquez) when url is set.
+namespace = "tradelake"
+url = ""                      # e.g. "http://marquez:5000" (events go to url + /api/v1/lineage)
+# api_key_env = "OPENLINEAGE_API_KEY"   # bearer token for the endpoint, if it needs one
+
+[quality_alerts]
+# Data-quality alerts, one message per new problem, to sinks named from [[sinks]] ("log" always
+# exists). Empty sinks = off.
+sinks = []
+quarantined_rows = 0          # a file with more quarantined rows than this alerts (per rule)
+feed_failures = 3             # a feed failing this many pulls in a row alerts
+feed_late_s = 900.0           # a feed with no success this long past a scheduled run alerts
+stream_stale_s = 120.0        # `serve`: a device with no frame scored for this long alerts
+
 # Instrument specs override or extend the built-in table, keyed by root symbol:
 # [instruments.ES]
 # tick_size = 0.25

@@ -23,6 +23,7 @@ whole file, feed, or command.
     ├── QueryOptionError       a --by value or an --account/--instrument the data never had
     ├── PublishError           the analytics database refused a publish
     │   └── PublishUnavailableError  it cannot be reached (transient)
+    ├── LineageError           `tradelake lineage` found no such run or dataset
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
@@ -149,3 +150,7 @@ class SentimentError(TerminalError):
 
 class DriftError(TerminalError):
     """A drift check had nothing to compare (no training sample logged, no recent data)."""
+
+
+class LineageError(TradelakeError):
+    """Nothing in the lineage events matches what was asked for."""

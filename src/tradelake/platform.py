@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -32,6 +32,15 @@ from tradelake.jobs import replay as replay_job
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingStore
 from tradelake.landing.verify import Verification, seal_landing, verify_landing
+from tradelake.ops import datasets
+from tradelake.ops.lineage import (
+    EVENTS_FILE,
+    Dataset,
+    LineageEmitter,
+    RunHandle,
+    lineage_config,
+)
+from tradelake.ops.observer import Observer
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
 from tradelake.staging.validate import preload_contracts
@@ -126,10 +135,24 @@ class Platform:
     def features(self) -> FeatureStore:
         return FeatureStore(self.settings.features_path, self.staging, self.instruments)
 
+    @cached_property
+    def ops(self) -> Observer:
+        """Lineage (``[lineage]``) and data-quality alerts (``[quality_alerts]``) of this home."""
+        from tradelake.ops.quality_alerts import open_quality_alerts
+
+        return Observer(
+            LineageEmitter(lineage_config(self.settings.home, self.settings.raw)),
+            open_quality_alerts(self.settings),
+        )
+
     @property
     def ingest_env(self) -> ingest_job.IngestEnv:
         return ingest_job.IngestEnv(
-            self.landing, self.staging, self.instruments, chart_model=self.chart_model
+            self.landing,
+            self.staging,
+            self.instruments,
+            chart_model=self.chart_model,
+            ops=self.ops,
         )
 
     def ingest(
@@ -170,13 +193,20 @@ class Platform:
                 zone_is_fallback=not (tz or configured),
                 stages=stages,
             )
-            return self._ingest(files, ingest, stages)
+            inputs = [datasets.dropped_file(path) for path in files]
+            with self.ops.run("ingest", inputs=inputs) as run:
+                report = self._ingest(files, ingest, stages, run)
+                datasets.record_files(
+                    run, self.settings.landing_url, self.settings.staging_url, report.files
+                )
+            return report
 
     def _ingest(
         self,
         files: list[Path],
         ingest: Callable[[list[Path]], list[ingest_job.FileResult]],
         stages: ingest_job.Stages | None,
+        run: RunHandle,
     ) -> IngestReport:
         if files:
             preload_contracts()  # pandera loads beside the first parse, not before it
@@ -193,7 +223,7 @@ class Platform:
                 crash_point("before_refresh")
                 if stages:
                     stages(ingest_job.REFRESH_STAGE, 0.0)
-                refresh = self.features.refresh()
+                refresh = self._refresh(parent=run)
             if stages:
                 stages(ingest_job.FLUSH_STAGE, 0.0)
             failures = self.staging.flush()
@@ -271,19 +301,37 @@ class Platform:
 
     def refresh(self) -> RefreshResult:
         with self.writing():
-            return self.features.refresh()
+            return self._refresh()
+
+    def _refresh(self, parent: RunHandle | None = None) -> RefreshResult:
+        """Refresh the feature store as one lineage run (staged tables in, feature tables
+        out), then check the reconciliation for new mismatches (``[quality_alerts]``)."""
+        with self.ops.run("refresh", parent=parent) as run:
+            result = self.features.refresh()
+            run.reads(datasets.staging_tables(self.settings.staging_url, result.tables_changed))
+            run.writes(datasets.feature_tables(self.settings.features_path, result.rebuilt))
+        quality = self.ops.quality
+        if quality is not None and "journal_reconciliation" in result.rebuilt:
+            quality.check_reconciliation(self.reconciliation(differences_only=True))
+        return result
 
     def replay(
         self, *, progress: Progress | None = None, verified: Verification | None = None
     ) -> replay_job.ReplayResult:
         with self.writing():
-            return replay_job.replay(
-                self.ingest_env,
-                self.features,
-                Path(self.settings.staging_url),
-                progress=progress,
-                verified=verified,
-            )
+            inputs = [datasets.landing_zone(self.settings.landing_url)]
+            with self.ops.run("replay", inputs=inputs) as run:
+                result = replay_job.replay(
+                    self.ingest_env,
+                    self.features,
+                    Path(self.settings.staging_url),
+                    progress=progress,
+                    verified=verified,
+                )
+                datasets.record_files(
+                    run, self.settings.landing_url, self.settings.staging_url, result.results
+                )
+            return result
 
     def sweep_temp_files(self) -> list[str]:
         """Remove temp files that writers killed mid-write left in landing, staging, the
@@ -480,15 +528,19 @@ class Platform:
         """Train, evaluate, log to MLflow, register; promote only if it beats the champion."""
         from tradelake.jobs import vision as vision_job
 
-        return vision_job.train_and_publish(
-            home=self.settings.home,
-            tracking_uri=self.settings.mlflow_tracking_uri,
-            epochs=epochs,
-            n_train=n_train,
-            seed=seed,
-            time_budget=time_budget,
-            progress=progress,
-        )
+        charts = Dataset("tradelake://synthetic-charts", f"seed={seed}/n={n_train}")
+        with self.ops.run("train.vision", inputs=[charts]) as run:
+            report = vision_job.train_and_publish(
+                home=self.settings.home,
+                tracking_uri=self.settings.mlflow_tracking_uri,
+                epochs=epochs,
+                n_train=n_train,
+                seed=seed,
+                time_budget=time_budget,
+                progress=progress,
+            )
+            run.writes([datasets.model(report.tracking_uri, "chart_cnn", report.version)])
+        return report
 
     # -- real-time stream (issue 9) ---------------------------------------------------------
 
@@ -526,8 +578,16 @@ class Platform:
 
         settings = publish.publish_settings(self.settings.raw, to)
         chosen = publish.select_tables(list(tables))
-        frames = [(table, self._published_rows(table.name)) for table in chosen]
-        return publish.destination(settings).publish(frames, full=full)
+        sources = [t.name for t in chosen if t.name != "alerts"]
+        inputs = datasets.feature_tables(self.settings.features_path, sources)
+        if any(t.name == "alerts" for t in chosen):
+            inputs += datasets.alerts(self.settings.state_dir / "alerts.sqlite")[:1]
+        with self.ops.run("publish", inputs=inputs) as run:
+            frames = [(table, self._published_rows(table.name)) for table in chosen]
+            report = publish.destination(settings).publish(frames, full=full)
+            target = settings.shown_url.split("?")[0]
+            run.writes(Dataset(target, f"{report.schema}.{t.table}") for t in report.tables)
+        return report
 
     def _published_rows(self, name: str) -> pl.DataFrame | None:
         if name == "alerts":
@@ -553,6 +613,28 @@ class Platform:
         from tradelake.stream import lineage
 
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
+
+    # -- operations (issue 14) ---------------------------------------------------------------
+
+    def lineage_of(self, query: str, *, depth: int = 6, limit: int = 5) -> dict[str, Any]:
+        """Upstream and downstream of a table, dataset or run, from the lineage events."""
+        from tradelake.ops.lineage import read_events
+        from tradelake.ops.lineage_graph import lineage_of
+
+        events = read_events(self.ops_lineage_file)
+        return lineage_of(events, query, depth=depth, limit=limit)
+
+    def lineage_runs(self, last: int = 20) -> list[dict[str, Any]]:
+        """The newest runs in the lineage events, newest first."""
+        from tradelake.ops.lineage import read_events
+        from tradelake.ops.lineage_graph import recent_runs
+
+        return recent_runs(read_events(self.ops_lineage_file), last)
+
+    @property
+    def ops_lineage_file(self) -> Path:
+        """``<home>/lineage/events.jsonl``: every run event of this data home."""
+        return self.settings.home / EVENTS_FILE
 
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""

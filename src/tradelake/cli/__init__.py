@@ -21,6 +21,7 @@ from tradelake.cli import (
     feeds,
     landing,
     models,
+    ops,
     publish,
     sentiment,
     stream,
@@ -44,6 +45,7 @@ publish.register(app)
 airflow.register(app)
 models.register(app)
 sentiment.register(app)
+ops.register(app)
 
 
 def installed_version() -> str:

@@ -62,21 +62,32 @@ def pull(names: NamesArg = None, home: HomeOpt = None, json: JsonOpt = False) ->
             raise typer.Exit(EXIT_PARTIAL)
 
 
-def run(home: HomeOpt = None) -> None:
+def run(
+    home: HomeOpt = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics on 127.0.0.1 ([metrics] port, 9464; 0 = off)."),
+    ] = None,
+) -> None:
     """Run every feed and [[jobs]] entry on its schedule and watch input/ until SIGTERM or Ctrl-C.
 
+    Serves Prometheus metrics at http://127.0.0.1:9464/metrics ([metrics] host/port).
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
+    from tradelake.jobs.feed_state import FeedStateStore
+    from tradelake.ops.metrics_endpoint import exposing_metrics
+
     with command(False) as console:
         platform = open_platform(home)
         stop = stop_on_signals()
         scheduler = platform.feed_scheduler(report=lambda line: console.info(shown(line)))
-        console.info(
-            f"running {len(scheduler.slots)} feed(s), {len(scheduler.job_slots)} job(s) and "
-            f"watching {platform.settings.input_dir}; "
-            "stop with Ctrl-C or SIGTERM"
-        )
-        scheduler.run(stop)
+        with exposing_metrics(platform.settings.raw, metrics_port) as where:
+            _seed_feed_metrics(platform.feeds(), FeedStateStore(platform.settings.state_dir))
+            console.info(
+                f"running {len(scheduler.slots)} feed(s), {len(scheduler.job_slots)} job(s) and "
+                f"watching {platform.settings.input_dir}{where}; stop with Ctrl-C or SIGTERM"
+            )
+            scheduler.run(stop)
         console.info("stopped: in-flight pulls finished")
 
 
@@ -109,6 +120,15 @@ def status(
         else:
             console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
         write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
+
+
+def _seed_feed_metrics(feeds: Sequence[FeedConfig], states: Any) -> None:
+    """Each feed's last success from its saved state, so the lag gauge starts right."""
+    from tradelake.ops import metrics
+
+    for feed in feeds:
+        state = states.load(feed.name)
+        metrics.observe_feed_state(feed.name, state.last_success_ts, state.consecutive_failures)
 
 
 def _print_pull(console: Console, results: Sequence[PullResult]) -> None:

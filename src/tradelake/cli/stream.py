@@ -59,6 +59,10 @@ def serve(
             "shared between processes ([stream] queue = 'kafka').",
         ),
     ] = "all",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="--role cv only: port of its /metrics ([metrics] port; 0 = off)."),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Run the real-time path: frames in over WebSocket, scored, alerts pushed out.
@@ -75,11 +79,15 @@ def serve(
         bind_host, bind_port = host or settings.host, port if port is not None else settings.port
         roles = _roles(role)
         if roles == ("cv",):
+            from tradelake.ops.metrics_endpoint import exposing_metrics
             from tradelake.stream.runtime import run_until_signalled
 
             runtime = platform.stream_runtime(roles)
-            console.info(f"tradelake serve --role cv (queue {settings.queue}); Ctrl-C stops it")
-            run_until_signalled(runtime)
+            with exposing_metrics(platform.settings.raw, metrics_port) as where:
+                console.info(
+                    f"tradelake serve --role cv (queue {settings.queue}{where}); Ctrl-C stops it"
+                )
+                run_until_signalled(runtime)
             return
         _warn_missing_tokens(console, settings.producer_token, settings.viewer_token)
         try:

@@ -40,6 +40,7 @@ from tradelake.features.analyst import check_read_only
 from tradelake.features.catalog import Catalog, Relation
 from tradelake.features.definitions import DEFINITIONS, BuildContext, build_order
 from tradelake.instruments import InstrumentTable
+from tradelake.ops import metrics
 from tradelake.staging import StagingWriter
 from tradelake.staging.recent import PENDING, current_stamp, file_stamp
 from tradelake.tables import TABLES, TableSpec
@@ -134,6 +135,13 @@ class FeatureStore:
         for the writes only when it must point DuckDB at the files. Should one of those writes
         fail, the refresh starts again from what is on disk.
         """
+        started = time.monotonic()
+        try:
+            return self._refresh_retried(rebuild_all)
+        finally:
+            metrics.observe_refresh(time.monotonic() - started)
+
+    def _refresh_retried(self, rebuild_all: bool) -> RefreshResult:
         try:
             return self._refresh(rebuild_all)
         except _StagingChanged:

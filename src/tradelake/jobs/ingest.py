@@ -23,6 +23,8 @@ from tradelake.errors import SourceFormatError, TradelakeError
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.faults import crash_point
 from tradelake.landing import LandingObject, LandingStore
+from tradelake.ops import metrics
+from tradelake.ops.observer import NO_OPS, Observer
 from tradelake.sources.base import (
     ModelRef,
     ParseContext,
@@ -58,6 +60,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # data may be wrong: say so loudly
     tables: dict[str, StageResult] = field(default_factory=dict)
+    source: str | None = None  # the landing object's source (lineage names it), not printed
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -74,12 +77,13 @@ class FileResult:
 
 @dataclass(frozen=True)
 class IngestEnv:
-    """The layers an ingest writes to."""
+    """The layers an ingest writes to, and who hears about it (lineage, quality alerts)."""
 
     landing: LandingStore
     staging: StagingWriter
     instruments: InstrumentTable
     chart_model: ModelRef = field(default_factory=ModelRef)  # scores screenshots
+    ops: Observer = NO_OPS
 
 
 def ingest_paths(
@@ -181,7 +185,8 @@ def process_object(
     hands over early (:attr:`ParseContext.table_ready`) starts while the parser goes on.
     """
     if env.staging.is_processed(obj.landing_id):
-        return FileResult(path, obj.landing_id, "duplicate")
+        metrics.observe_file(obj.source, "duplicate", {})
+        return FileResult(path, obj.landing_id, "duplicate", source=obj.source)
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stage") as pool:
         early: dict[str, Future[StageResult]] = {}
 
@@ -199,13 +204,17 @@ def process_object(
             reason = _parse_failure(obj, source, exc)
             _unstage(env, obj, early)
             env.staging.record_file_error(obj.landing_id, obj.source, reason)
-            return FileResult(path, obj.landing_id, "error", error=reason)
+            metrics.observe_file(obj.source, "error", {})
+            metrics.observe_quarantined_file(obj.source)
+            return FileResult(path, obj.landing_id, "error", error=reason, source=obj.source)
         staging = {
             table: early.get(table)
             or pool.submit(_stage_table, env, obj, table, frame, parsed.quarantine[table])
             for table, frame in parsed.frames.items()
         }
-        result = FileResult(path, obj.landing_id, "ingested", notes=list(parsed.notes))
+        result = FileResult(
+            path, obj.landing_id, "ingested", notes=list(parsed.notes), source=obj.source
+        )
         if stages:
             stages(f"staging {obj.original_name}", STAGE_AT)
         for table, pending in staging.items():
@@ -216,6 +225,9 @@ def process_object(
     env.staging.record_quality(obj, result.tables)
     env.staging.mark_processed(obj.landing_id, {t: r.staged for t, r in result.tables.items()})
     crash_point("after_marker")
+    metrics.observe_file(obj.source, result.status, result.tables)
+    if env.ops.quality is not None:
+        env.ops.quality.check_file(obj, result.tables)
     return result
 
 

@@ -38,6 +38,7 @@ from tradelake.jobs.feed_state import FeedState, FeedStateStore, utc_now
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import FileResult, IngestEnv, process_object
 from tradelake.jobs.provider_lookups import page_options
+from tradelake.ops import datasets, metrics
 from tradelake.redaction import redact
 from tradelake.sources.base import SourceDef, get_source
 from tradelake.sources.http import (
@@ -82,6 +83,9 @@ class PullResult:
     error: str | None = None
     latency_p50_s: float | None = None
     latency_max_s: float | None = None
+    # What lineage names (not printed): (source, landing id) of each page, tables staged.
+    objects: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    tables: set[str] = field(default_factory=set, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +94,7 @@ class PullResult:
     def to_dict(self) -> dict[str, object]:
         row = asdict(self)
         row["started_ts"] = self.started_ts.isoformat()
+        del row["objects"], row["tables"]
         return row
 
 
@@ -183,20 +188,35 @@ def pull_and_record(
     *,
     next_run: datetime | None = None,
 ) -> PullResult:
-    """Load the feed's state, pull it, and save the state (also after a failure)."""
+    """Load the feed's state, pull it, and save the state (also after a failure).
+
+    One lineage run ``pull.<feed>``: the provider's endpoint in, the pages landed and the
+    tables staged out; FAIL when the pull failed. A failure streak may raise a quality alert.
+    """
     state = states.load(feed.name)
-    try:
-        client = open_client(feed, limits, options)
-    except TradelakeError as exc:
-        result = PullResult(feed.name, feed.kind, feed.source, options.now())
-        _fail(result, exc)
-        record(state, result)
-    else:
-        with client:
-            result = pull_feed(env, feed, client, state, now=options.now)
+    with env.ops.run(f"pull.{feed.name}", inputs=[datasets.feed_endpoint(feed.url)]) as run:
+        try:
+            client = open_client(feed, limits, options)
+        except TradelakeError as exc:
+            result = PullResult(feed.name, feed.kind, feed.source, options.now())
+            _fail(result, exc)
+            record(state, result)
+        else:
+            with client:
+                result = pull_feed(env, feed, client, state, now=options.now)
+        landed = [datasets.landing_object(env.landing.url, *o) for o in result.objects]
+        run.reads(landed)  # landed, then parsed back from landing
+        run.writes(landed)
+        run.writes(datasets.staging_tables(env.staging.root, result.tables))
+        run.failed = result.error if result.status == "failed" else None
     if next_run is not None:
         state.next_run_ts = next_run
     states.save(state)
+    metrics.observe_pull(
+        feed.name, result.status, state.last_success_ts, state.consecutive_failures
+    )
+    if env.ops.quality is not None:
+        env.ops.quality.check_feed_failures(feed.name, state)
     return result
 
 
@@ -303,8 +323,10 @@ def _land_and_stage(
         attributes=attributes,
     )
     result.landed += int(put.created)
+    result.objects.append((put.obj.source, put.obj.landing_id))
     with STAGING_LOCK:
         staged = process_object(env, put.obj, page.body, parser, path=attributes["url"])
+    result.tables.update(staged.tables)
     result.rows += sum(table.staged for table in staged.tables.values())
     result.quarantined += staged.quarantined
     return staged

@@ -47,6 +47,7 @@ from tradelake.jobs.pull import (
 )
 from tradelake.jobs.scheduled import JobConfig
 from tradelake.jobs.watch import FolderWatcher
+from tradelake.ops import datasets
 
 logger = logging.getLogger("tradelake.scheduler")
 
@@ -116,6 +117,7 @@ class FeedScheduler:
         self._refresh_retry: Future[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tradelake-pull")
         self._watch_busy: Future[None] | None = None
+        self._late_checked = 0.0  # monotonic time of the last late-feed check
         now = self.options.now()
         self.slots = [self._schedule(feed, now) for feed in feeds]
         if jobs and run_job is None:
@@ -137,6 +139,7 @@ class FeedScheduler:
                 if watcher:
                     self._poll(watcher)
                 self._retry_refresh()
+                self._check_late(now)
                 stop.wait(self._sleep_for(self.options.now()))
         finally:
             self._pool.shutdown(wait=True)
@@ -215,6 +218,16 @@ class FeedScheduler:
             self._refresh_due = None
             self._refresh_retry = self._pool.submit(self._guarded, self.refresh)
 
+    def _check_late(self, now: datetime) -> None:
+        """Feeds with no success since a fire that is past its grace ([quality_alerts]
+        feed_late_s) raise a quality alert; checked every ``late_check_s``."""
+        quality = self.env.ops.quality
+        if quality is None or time.monotonic() - self._late_checked < quality.config.late_check_s:
+            return
+        self._late_checked = time.monotonic()
+        for slot in self.slots:
+            quality.check_feed_late(slot.feed, self.states.load(slot.feed.name), now)
+
     def _guarded(self, work: Callable[..., _T], *args: object) -> _T | None:
         """Run pool work so that a bug is logged with its traceback instead of lost in a Future."""
         try:
@@ -235,9 +248,12 @@ class FeedScheduler:
         try:
             # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
             with self._writing(), STAGING_LOCK:
-                results: list[FileResult] = ingest_paths(
-                    self.env, batch, timezone=self.watch.timezone
-                )
+                inputs = [datasets.dropped_file(path) for path in batch]
+                with self.env.ops.run("ingest", inputs=inputs) as run:
+                    results: list[FileResult] = ingest_paths(
+                        self.env, batch, timezone=self.watch.timezone
+                    )
+                    datasets.record_files(run, self.env.landing.url, self.env.staging.root, results)
         except TransientError as exc:  # the write lock's timeout, too
             watcher.retry_later(batch, self.watch.retry_s)
             self.report(f"ingest of {len(batch)} file(s) postponed ({exc}); trying again soon")

@@ -27,11 +27,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tradelake.errors import TradelakeError, VisionError
 from tradelake.jobs.ingest import IngestEnv
 from tradelake.landing import LandingObject
+from tradelake.ops import datasets, metrics
 from tradelake.sources.screens import IMG_SIGNALS, SCREEN_SOURCE_PREFIX, signal_rows
 from tradelake.staging.writer import QUARANTINE_DIR
 from tradelake.stream.messages import FrameMessage, SignalMessage, frame_of_landed, utc_now
@@ -81,6 +83,7 @@ class CvService:
         self._threads: list[threading.Thread] = []
         self._consumer: Consumer | None = None
         self._unpersisted = 0  # batches handed to the persist thread and not yet written
+        self.last_seen: dict[str, datetime] = {}  # device -> when its newest frame was scored
         self.scored = 0
         self.errors: list[str] = []
 
@@ -164,6 +167,9 @@ class CvService:
                 frames.append(FrameMessage.decode(message.value))
             except (ValueError, KeyError) as exc:
                 self.errors.append(f"frames offset {message.offset}: not a frame message ({exc})")
+        consumed = utc_now()
+        for frame in frames:
+            metrics.observe_queue_lag(FRAMES, (consumed - frame.received_ts).total_seconds())
         self._score(frames, messages)
 
     def _score(self, frames: Sequence[FrameMessage], messages: list[Message]) -> None:
@@ -204,6 +210,10 @@ class CvService:
         with self._done_lock:
             self._done.update(obj.landing_id for obj, _, _ in scored)
         self.scored += len(scored)
+        for _, signal, _ in scored:
+            self.last_seen[signal.device] = detected
+        metrics.observe_frames("scored", len(scored))
+        metrics.observe_predictions(model.model_version, (s.signal for _, s, _ in scored))
         with self._done_lock:
             self._unpersisted += 1
         self._persist.put(_Scored(scored, messages))
@@ -220,6 +230,8 @@ class CvService:
 
     def _quarantine(self, obj: LandingObject, reason: str) -> None:
         self._env.staging.record_file_error(obj.landing_id, obj.source, reason)
+        metrics.observe_frames("quarantined")
+        metrics.observe_quarantined_file(obj.source)
         self.errors.append(reason)
 
     # -- persistence ------------------------------------------------------------------------
@@ -249,6 +261,7 @@ class CvService:
             )
             try:
                 self._write(merged)
+                self._lineage(merged)
             except Exception:  # not committed: the frames come back after a restart/rescan
                 logger.exception("persisting %d scored frames failed", len(merged.rows))
                 with self._done_lock:
@@ -270,6 +283,24 @@ class CvService:
             )
         if batch.messages and self._consumer is not None:
             self._consumer.commit(batch.messages)
+
+    def _lineage(self, batch: _Scored) -> None:
+        """One ``stream.cv`` run per persisted window (at most one a second, never per frame):
+        the frames' landing objects in, ``img_signals`` and the ``signals`` topic out."""
+        if not batch.rows:
+            return
+        landing_url, queue = self._env.landing.url, self._settings.queue
+        inputs = [
+            datasets.landing_object(landing_url, o.source, o.landing_id) for o, _, _ in batch.rows
+        ]
+        if batch.messages:
+            inputs.append(datasets.topic(queue, FRAMES))
+        outputs = [
+            *datasets.staging_tables(self._env.staging.root, [IMG_SIGNALS.name]),
+            datasets.topic(queue, SIGNALS),
+        ]
+        started = min(signal.detected_ts for _, signal, _ in batch.rows)
+        self._env.ops.completed("stream.cv", started, inputs, outputs)
 
     def _remember_staged(self) -> None:
         """Landing ids with a staged ``img_signals`` row: a crash between the file and the

@@ -17,6 +17,7 @@ from datetime import datetime
 from tradelake.errors import TradelakeError
 from tradelake.jobs.ingest import IngestEnv
 from tradelake.jobs.vision import land_frame
+from tradelake.ops import metrics
 from tradelake.stream.messages import frame_of_landed as _frame_of
 from tradelake.stream.messages import utc_now
 from tradelake.stream.queue import FRAMES, Queue
@@ -57,6 +58,13 @@ class FrameGateway:
         self, device: str, data: bytes, *, frame_id: str | None, ts: datetime | None
     ) -> FrameAnswer:
         """Land and enqueue one frame; never raises for a bad frame (the answer says why)."""
+        answer = self._accept(device, data, frame_id=frame_id, ts=ts)
+        metrics.observe_frames("refused" if answer.status == "error" else answer.status)
+        return answer
+
+    def _accept(
+        self, device: str, data: bytes, *, frame_id: str | None, ts: datetime | None
+    ) -> FrameAnswer:
         problem = self._problem(device, data)
         if problem:
             return FrameAnswer(frame_id, None, "error", problem)

@@ -77,10 +77,19 @@ class StreamRuntime:
             else None
         )
         self.alerts = (
-            AlertEngine(self.queue, self.store, self.hub, settings)
+            AlertEngine(
+                self.queue,
+                self.store,
+                self.hub,
+                settings,
+                ops=env.ops,
+                landing_url=env.landing.url,
+                alerts_file=alerts_path(state_dir),
+            )
             if "alerts" in self.roles
             else None
         )
+        self._ops = env.ops
         self._owns_queue = queue is None
         # The feature store sees new img_signals rows by a periodic refresh, never per frame.
         refresh_s = float(settings.options.get("refresh_s", 60.0))
@@ -89,15 +98,26 @@ class StreamRuntime:
             if refresh is not None and refresh_s > 0 and self.cv is not None
             else None
         )
+        # A device whose frames stop is a data-quality alert ([quality_alerts] stream_stale_s).
+        quality = env.ops.quality
+        self._stale_watch = (
+            _Periodic(self._check_stale, quality.config.stale_check_s, "stale-stream")
+            if quality is not None and quality.config.stream_stale_s > 0 and self.cv is not None
+            else None
+        )
 
     def start(self) -> None:
         """Alerts first, then CV (which rescans landing), so nothing is published unheard."""
+        if self._ops.lineage is not None:  # import openlineage now, not on the first batch
+            self._ops.lineage.prepare()
         if self.alerts is not None:
             self.alerts.start()
         if self.cv is not None:
             self.cv.start()
         if self._refresher is not None:
             self._refresher.start()
+        if self._stale_watch is not None:
+            self._stale_watch.start()
         if self.scorer is not None:
             self.scorer.start()
         logger.info(
@@ -108,6 +128,8 @@ class StreamRuntime:
         """Stop taking work in flow order; what was not committed is redelivered later."""
         if self._refresher is not None:
             self._refresher.stop()
+        if self._stale_watch is not None:
+            self._stale_watch.stop()
         if self.scorer is not None:
             self.scorer.stop()
         if self.cv is not None:
@@ -117,6 +139,11 @@ class StreamRuntime:
         if self._owns_queue:
             self.queue.close()
         self.store.close()
+
+    def _check_stale(self) -> None:
+        quality = self._ops.quality
+        if quality is not None and self.cv is not None:
+            quality.check_stale_streams(dict(self.cv.last_seen))
 
 
 def run_until_signalled(runtime: StreamRuntime) -> None:

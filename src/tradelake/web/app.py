@@ -7,6 +7,8 @@
 - ``WS /ws/alerts`` and ``GET /api/alerts/stream`` (server-sent events; viewer token): every
   alert as JSON, pushed as it fires.
 - ``GET /api/alerts?since=ISO`` (viewer token): history from the ``alerts`` table.
+- ``GET /metrics`` (no token, like any Prometheus target: bind 127.0.0.1 or firewall it):
+  this process's metrics (:mod:`tradelake.ops.metrics`); serving turns recording on.
 - ``POST /api/score`` (viewer token; the ``alerts`` role): ``{"rows": [{feature: value}, ...]}``
   (entry features, see features/entry_features.py; a missing feature is missing) answered
   ``{"model_version", "probs", "take", "threshold"}`` by the signal ensemble's champion,
@@ -26,10 +28,11 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from tradelake.errors import ModelError
+from tradelake.ops import metrics
 from tradelake.stream.auth import Role, allowed, bearer
 from tradelake.stream.gateway import FrameAnswer
 from tradelake.stream.messages import parse_ts
@@ -43,6 +46,7 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
     """The app over a started (or about to start) :class:`StreamRuntime`."""
     app = FastAPI(title="tradelake stream", docs_url=None, redoc_url=None)
     settings = runtime.settings
+    recorded = metrics.enable()
 
     def token_of(headers: Any, query: Any) -> str | None:
         return bearer(headers.get("authorization")) or query.get("token")
@@ -68,6 +72,11 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
     @app.get("/healthz")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "roles": list(runtime.roles), "clients": runtime.hub.clients}
+
+    @app.get("/metrics")
+    async def metrics_page() -> Response:
+        body, content_type = metrics.exposition(recorded)
+        return Response(body, media_type=content_type)
 
     @app.websocket("/ws/frames/{device}")
     async def frames(websocket: WebSocket, device: str) -> None:

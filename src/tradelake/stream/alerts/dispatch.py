@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from tradelake.errors import SinkError
-from tradelake.stream.alerts.record import Alert
+from tradelake.stream.alerts.record import Notice
 from tradelake.stream.alerts.sinks.base import Sink
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class _Lane:
 
     def __init__(self, sink: Sink, stop: threading.Event) -> None:
         self.sink = sink
-        self.pending: queue.Queue[Alert | None] = queue.Queue()
+        self.pending: queue.Queue[Notice | None] = queue.Queue()
         self.delivered = 0
         self.failed: list[tuple[str, str]] = []  # (alert_id, last error)
         self._stop = stop
@@ -38,7 +38,7 @@ class _Lane:
                 return
             self._deliver(alert)
 
-    def _deliver(self, alert: Alert) -> None:
+    def _deliver(self, alert: Notice) -> None:
         delay = self.sink.backoff_s
         for attempt in range(self.sink.retries + 1):
             try:
@@ -70,7 +70,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self.lanes = {sink.name: _Lane(sink, self._stop) for sink in sinks}
 
-    def send(self, alert: Alert, sinks: Sequence[str]) -> None:
+    def send(self, alert: Notice, sinks: Sequence[str]) -> None:
         for name in sinks:
             self.lanes[name].pending.put(alert)
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
+from pathlib import Path
 
 from tradelake.errors import TransientError
+from tradelake.ops import datasets, metrics
+from tradelake.ops.observer import NO_OPS, Observer
+from tradelake.sources.screens import SCREEN_SOURCE_PREFIX
 from tradelake.stream.alerts.dispatch import Dispatcher
 from tradelake.stream.alerts.record import Alert
 from tradelake.stream.alerts.rules import RuleBook
@@ -37,8 +42,13 @@ class AlertEngine:
         settings: StreamSettings,
         *,
         group: str = ALERTS_GROUP,
+        ops: Observer = NO_OPS,
+        landing_url: str = "",
+        alerts_file: Path | None = None,
     ) -> None:
         self._queue = queue
+        self._settings = settings
+        self._ops, self._landing_url, self._alerts_file = ops, landing_url, alerts_file
         self.store = store
         self.rules = RuleBook(settings.alerts, store.last_fired())
         configured = {sink.name: sink for sink in BUILT_IN}
@@ -69,9 +79,12 @@ class AlertEngine:
     def handle(self, signal: SignalMessage) -> list[Alert]:
         """Store and dispatch the alerts ``signal`` raises; returns the new ones."""
         new = []
-        for rule, alert in self.rules.fire(signal, utc_now()):
+        now = utc_now()
+        metrics.observe_queue_lag(SIGNALS, (now - signal.detected_ts).total_seconds())
+        for rule, alert in self.rules.fire(signal, now):
             if self.store.add(alert):
                 self.dispatcher.send(alert, rule.sinks)
+                metrics.observe_alert(rule.name, (alert.sent_ts - alert.frame_ts).total_seconds())
                 new.append(alert)
         self.fired += len(new)
         return new
@@ -81,9 +94,10 @@ class AlertEngine:
         assert consumer is not None
         while not self._stop.is_set():
             messages = consumer.poll(64, 0.2)
+            started, fired = utc_now(), []
             for message in messages:
                 try:
-                    self.handle(SignalMessage.decode(message.value))
+                    fired += self.handle(SignalMessage.decode(message.value))
                 except (ValueError, KeyError) as exc:
                     logger.error("signals offset %d is not a signal (%s)", message.offset, exc)
                 except Exception:  # a bug must not stop alerting; the signal is redelivered
@@ -93,3 +107,23 @@ class AlertEngine:
                 consumer.commit(messages)
             except TransientError as exc:  # redelivered later; the alerts table ignores repeats
                 logger.warning("signals not committed, they will be redelivered: %s", exc)
+            if fired:
+                self._lineage(started, fired)
+
+    def _lineage(self, started: datetime, fired: list[Alert]) -> None:
+        """One ``stream.alerts`` run per batch that raised alerts (after they are sent): the
+        ``signals`` topic and each alert's frame (its landed pixels) in, the alerts out."""
+        if self._alerts_file is None:
+            return
+        frames = {
+            datasets.landing_object(
+                self._landing_url, f"{SCREEN_SOURCE_PREFIX}{a.device}", a.landing_id
+            )
+            for a in fired
+        }
+        inputs = [datasets.topic(self._settings.queue, SIGNALS), *sorted(frames)]
+        outputs = datasets.alerts(self._alerts_file, [a.alert_id for a in fired])
+        try:
+            self._ops.completed("stream.alerts", started, inputs, outputs)
+        except Exception:  # lineage describes the work; it must not stop alerting
+            logger.exception("lineage of %d alerts could not be written", len(fired))

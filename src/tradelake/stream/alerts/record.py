@@ -5,9 +5,24 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tradelake.stream.messages import parse_ts
+
+
+class Notice(Protocol):
+    """What a sink delivers: a stream :class:`Alert`, or a data-quality alert
+    (:class:`tradelake.ops.quality_alerts.QualityAlert`)."""
+
+    @property
+    def alert_id(self) -> str: ...
+
+    @property
+    def rule(self) -> str: ...
+
+    def text(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def alert_id(rule: str, frame_id: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tradelake.errors import ConfigError
-from tradelake.stream.alerts.record import Alert
+from tradelake.stream.alerts.record import Notice
 from tradelake.stream.hub import AlertHub
 from tradelake.stream.settings import SinkConfig
 
@@ -25,7 +25,7 @@ class Sink(Protocol):
     retries: int
     backoff_s: float
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Notice) -> None:
         """Deliver ``alert`` or raise :class:`~tradelake.errors.SinkError`."""
         ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradelake.stream.alerts.record import Alert
+from tradelake.stream.alerts.record import Notice
 from tradelake.stream.alerts.sinks.base import SinkContext, register_sink, retry_options
 from tradelake.stream.hub import AlertHub
 from tradelake.stream.settings import SinkConfig
@@ -15,7 +15,7 @@ class DashboardSink:
         self.name, self.retries, self.backoff_s = name, retries, backoff_s
         self._hub = hub
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Notice) -> None:
         self._hub.publish(alert.to_dict())
 
     def close(self) -> None:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tradelake.stream.alerts.record import Alert
+from tradelake.stream.alerts.record import Notice
 from tradelake.stream.alerts.sinks.base import SinkContext, register_sink, retry_options
 from tradelake.stream.alerts.sinks.http_post import HttpPoster
 from tradelake.stream.settings import SinkConfig
@@ -20,7 +20,7 @@ class NtfySink:
         self._priority = str(config.options.get("priority", 4))
         self._tags = str(config.options.get("tags", "chart_with_upwards_trend"))
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Notice) -> None:
         headers = {
             "Title": f"tradelake: {alert.rule}",
             "Priority": self._priority,

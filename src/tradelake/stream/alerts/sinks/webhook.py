@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradelake.stream.alerts.record import Alert
+from tradelake.stream.alerts.record import Notice
 from tradelake.stream.alerts.sinks.base import SinkContext, register_sink, retry_options
 from tradelake.stream.alerts.sinks.http_post import HttpPoster
 from tradelake.stream.settings import SinkConfig
@@ -16,7 +16,7 @@ class WebhookSink:
         self.retries, self.backoff_s = retry_options(config)
         self._http = HttpPoster(config)
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Notice) -> None:
         self._http.post(json={"text": alert.text(), "alert": alert.to_dict()})
 
     def close(self) -> None:
