@@ -24,6 +24,8 @@ whole file, feed, or command.
     ├── PublishError           the analytics database refused a publish
     │   └── PublishUnavailableError  it cannot be reached (transient)
     ├── LineageError           `tradelake lineage` found no such run or dataset
+    ├── SentimentError         a sentiment model could not be loaded or trained
+    ├── DriftError             a drift check had nothing to compare
     └── StreamError            the real-time path refused a frame, token or alert sink
         ├── SinkError          an alert sink did not take an alert (transient: retried)
         ├── QueueError         the stream queue refused a publish, poll or commit
