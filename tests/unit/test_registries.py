@@ -27,7 +27,8 @@ def test_every_staged_table_is_known_without_importing_its_source() -> None:
     code = "import json, tradelake.tables as t; print(json.dumps(sorted(t.TABLES)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == [
-        "atas_journal", "img_signals", "macro_raw", "news_raw", "options_raw", "trades_raw",
+        "atas_journal", "img_signals", "macro_raw", "model_drift", "news_raw", "options_raw",
+        "trades_raw",
     ]  # fmt: skip
 
 

@@ -21,7 +21,7 @@ def test_jobs_are_parsed_and_checked() -> None:
     assert jobs == [JobConfig("hourly", "train_signal", "5 * * * *", "UTC")]
     after = datetime(2026, 12, 3, 15, 7, tzinfo=UTC)
     assert jobs[0].next_run(after) == datetime(2026, 12, 3, 16, 5, tzinfo=UTC)
-    with pytest.raises(ConfigError, match="use one of train_signal"):
+    with pytest.raises(ConfigError, match="use one of drift, train_signal"):
         parse_jobs([{"name": "x", "job": "train_everything", "schedule": "5 * * * *"}])
     with pytest.raises(ConfigError, match="not a cron expression"):
         parse_jobs([{"name": "x", "job": "train_signal", "schedule": "hourly"}])
