@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -234,14 +234,42 @@ class Platform:
         account: str | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        instrument: str | None = None,
     ) -> pl.DataFrame:
         """Daily P&L by session date, account and contract, oldest first."""
-        clauses, params = _filters(account, date_from, date_to)
+        clauses, params = _filters(account, date_from, date_to, ("instrument", instrument))
         return self.features.query(
             "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
             f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
             params,
         )
+
+    def round_trips(
+        self,
+        *,
+        account: str | None = None,
+        symbol: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        limit: int = 1000,
+    ) -> pl.DataFrame:
+        """Round trips (flat to flat) newest first: the journal's trade list."""
+        clauses, params = _filters(account, date_from, date_to, ("symbol", symbol))
+        return self.features.query(
+            "SELECT round_trip_id, account, symbol, direction, open_ts, close_ts, session_date, "
+            "qty, entry_price, exit_price, gross_pnl, commission, net_pnl, fills, duration_s, "
+            f"currency FROM round_trips {clauses} ORDER BY close_ts DESC, round_trip_id LIMIT ?",
+            [*params, limit],
+        )
+
+    def feed_status(self) -> list[dict[str, Any]]:
+        """Each ``[[feeds]]`` entry's last run, success, error and lag (``tradelake status``)."""
+        from tradelake.jobs.feed_state import FeedStateStore, utc_now
+        from tradelake.jobs.feed_status import status_row
+
+        states = FeedStateStore(self.settings.state_dir)
+        now = utc_now()
+        return [status_row(feed, states.load(feed.name), now) for feed in self.feeds()]
 
     def statistics(self, dimension: str = "all") -> pl.DataFrame:
         """Journal statistics overall (``all``) or by account, instrument, weekday or hour."""
@@ -377,10 +405,18 @@ class Platform:
 
 
 def _filters(
-    account: str | None, date_from: date | None, date_to: date | None
+    account: str | None,
+    date_from: date | None,
+    date_to: date | None,
+    *equal: tuple[str, str | None],
 ) -> tuple[str, list[object]]:
+    """A WHERE clause and its parameters; ``equal`` adds (trusted column, value) pairs."""
     conditions: list[str] = []
     params: list[object] = []
+    for column, value in equal:
+        if value:
+            conditions.append(f"{column} = ?")
+            params.append(value)
     if account:
         conditions.append("account = ?")
         params.append(account)

@@ -11,7 +11,6 @@ Exit codes: 0 when every feed pulled (or had nothing new), 1 for a setup error (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,8 +33,6 @@ from tradelake.cli.common import (
 from tradelake.console import Console, rows_table, shown
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
-    from tradelake.jobs.feed_state import FeedState
-    from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
 
 NamesArg = Annotated[
@@ -113,15 +110,8 @@ def status(
 
     Exports hold every field of every feed, as --json does.
     """
-    from tradelake.jobs.feed_state import FeedStateStore, utc_now
-    from tradelake.jobs.feeds import load_feeds
-
     with command(json, wide=wide) as console:
-        platform = open_platform(home)
-        states = FeedStateStore(platform.settings.state_dir)
-        now = utc_now()
-        feeds = load_feeds(platform.settings)
-        rows = [_status_row(feed, states.load(feed.name), now) for feed in feeds]
+        rows = open_platform(home).feed_status()
         if json:
             console.emit_json(rows)
         elif not rows:
@@ -143,19 +133,6 @@ def _print_pull(console: Console, results: Sequence[PullResult]) -> None:
     columns = ("feed", "status", "pages", "landed", "rows", "quarantined", "latency_max_s")
     table = [{key: result.to_dict()[key] for key in columns} for result in results]
     console.frame(rows_table(table), title="Pull")
-
-
-def _status_row(feed: FeedConfig, state: FeedState, now: datetime) -> dict[str, Any]:
-    """State plus the schedule; the next run is recomputed when no scheduler keeps it current."""
-    next_run = state.next_run_ts
-    if next_run is None or next_run < now:
-        next_run = feed.next_run(now)
-    row = {"feed": feed.name, "kind": feed.kind, "schedule": feed.schedule}
-    row.update(state.to_dict())
-    row["next_run_ts"] = next_run.isoformat()
-    for private in ("name", "etag", "last_modified"):
-        row.pop(private)
-    return row
 
 
 def _human(row: dict[str, Any]) -> dict[str, Any]:

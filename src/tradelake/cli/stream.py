@@ -93,9 +93,9 @@ def serve(
         console.info(
             f"tradelake serve --role {role} on http://{bind_host}:{bind_port} "
             f"(queue {settings.queue}; frames: ws://{bind_host}:{bind_port}/ws/frames/DEVICE; "
-            f"alerts: /ws/alerts, /api/alerts/stream)"
+            f"alerts: /ws/alerts, /api/alerts/stream; desk: http://{bind_host}:{bind_port}/)"
         )
-        serve_forever(runtime, bind_host, bind_port)
+        serve_forever(runtime, bind_host, bind_port, platform)
 
 
 def _roles(role: str) -> tuple[str, ...]:
