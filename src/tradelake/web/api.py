@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
 
 from tradelake.columns import json_row
+from tradelake.console import json_document
 from tradelake.errors import StoreBusyError, TradelakeError
 from tradelake.platform import Platform
 from tradelake.stream.settings import StreamSettings
 from tradelake.web.access import viewer_required
 
 Rows = list[dict[str, Any]]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 Dimension = Literal["all", "account", "instrument", "weekday", "hour"]
 
 
@@ -31,7 +34,14 @@ def frame_rows(frame: pl.DataFrame) -> Rows:
     return [json_row(row) for row in frame.iter_rows(named=True)]
 
 
-def platform_rows(call: Callable[[], pl.DataFrame | Rows]) -> Rows:
+class CliJSONResponse(JSONResponse):
+    """The body ``--json`` prints (:func:`tradelake.console.json_document`), compact."""
+
+    def render(self, content: Any) -> bytes:
+        return json_document(content, indent=None).encode("utf-8")
+
+
+def platform_rows(call: Callable[[], pl.DataFrame | Rows]) -> CliJSONResponse:
     """Run a platform read; its expected failures become HTTP errors that say what to do."""
     try:
         result = call()
@@ -39,7 +49,7 @@ def platform_rows(call: Callable[[], pl.DataFrame | Rows]) -> Rows:
         raise HTTPException(503, str(exc)) from exc
     except TradelakeError as exc:
         raise HTTPException(409, str(exc)) from exc
-    return frame_rows(result) if isinstance(result, pl.DataFrame) else result
+    return CliJSONResponse(frame_rows(result) if isinstance(result, pl.DataFrame) else result)
 
 
 def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
@@ -48,47 +58,51 @@ def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
     viewer = Depends(viewer_required(settings))
     router = APIRouter(prefix="/api", tags=["desk"], dependencies=[viewer])
 
-    @router.get("/pnl/daily", summary="Daily P&L by session date, account and contract")
+    def rows(path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+        """A GET answering rows as ``--json`` prints them (documented as a list of objects)."""
+        return router.get(path, response_model=Rows, summary=summary)
+
+    @rows("/pnl/daily", "Daily P&L by session date, account and contract")
     def pnl_daily(
         account: str | None = None,
         instrument: str | None = None,
         date_from: date | None = Query(None, alias="from"),
         date_to: date | None = Query(None, alias="to"),
-    ) -> Rows:
+    ) -> CliJSONResponse:
         return platform_rows(
             lambda: platform.daily_pnl(
                 account=account, instrument=instrument, date_from=date_from, date_to=date_to
             )
         )
 
-    @router.get("/stats", summary="Journal statistics overall or by a dimension")
-    def stats(by: Dimension = "all") -> Rows:
+    @rows("/stats", "Journal statistics overall or by a dimension")
+    def stats(by: Dimension = "all") -> CliJSONResponse:
         return platform_rows(lambda: platform.statistics(by))
 
-    @router.get("/round_trips", summary="Round trips, newest first")
+    @rows("/round_trips", "Round trips, newest first")
     def round_trips(
         account: str | None = None,
         symbol: str | None = None,
         date_from: date | None = Query(None, alias="from"),
         date_to: date | None = Query(None, alias="to"),
         limit: int = Query(1000, ge=1, le=100_000),
-    ) -> Rows:
+    ) -> CliJSONResponse:
         return platform_rows(
             lambda: platform.round_trips(
                 account=account, symbol=symbol, date_from=date_from, date_to=date_to, limit=limit
             )
         )
 
-    @router.get("/feeds", summary="Each feed's last run, success, error and lag")
-    def feeds() -> Rows:
+    @rows("/feeds", "Each feed's last run, success, error and lag")
+    def feeds() -> CliJSONResponse:
         return platform_rows(platform.feed_status)
 
-    @router.get("/quality", summary="Newest data-quality results, quarantined rows by rule")
-    def quality(rejected: bool = False, last: int = Query(20, ge=1, le=10_000)) -> Rows:
+    @rows("/quality", "Newest data-quality results, quarantined rows by rule")
+    def quality(rejected: bool = False, last: int = Query(20, ge=1, le=10_000)) -> CliJSONResponse:
         return platform_rows(lambda: platform.data_quality(rejected_only=rejected, last=last))
 
-    @router.get("/reconciliation", summary="Round trips against the ATAS Journal sheet")
-    def reconciliation(all_rows: bool = Query(False, alias="all")) -> Rows:
+    @rows("/reconciliation", "Round trips against the ATAS Journal sheet")
+    def reconciliation(all_rows: bool = Query(False, alias="all")) -> CliJSONResponse:
         return platform_rows(lambda: platform.reconciliation(differences_only=not all_rows))
 
     @router.get("/alerts/{alert_id}/lineage", summary="Alert → signal → frame → landed image")
