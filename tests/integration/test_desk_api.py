@@ -22,19 +22,19 @@ VIEWER = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, TestClient]]:
-    home = demo_home(tmp_path_factory.mktemp("desk") / "home")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, TestClient, str]]:
+    home, printed = demo_home(tmp_path_factory.mktemp("desk") / "home")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in TOKENS.items():
             patch.setenv(name, value)
         platform = Platform(load_settings(home, env={}))
         runtime = platform.stream_runtime()  # not started: the API reads the data home only
     with TestClient(create_app(runtime, platform)) as client:
-        yield home, client
+        yield home, client, printed
 
 
-def test_api_numbers_equal_the_cli_json(desk: tuple[Path, TestClient]) -> None:
-    home, client = desk
+def test_api_numbers_equal_the_cli_json(desk: tuple[Path, TestClient, str]) -> None:
+    home, client, _ = desk
     h = str(home)
     pairs = [
         ("/api/pnl/daily", ["pnl", "daily", "--home", h]),
@@ -61,8 +61,8 @@ def test_api_numbers_equal_the_cli_json(desk: tuple[Path, TestClient]) -> None:
     }
 
 
-def test_round_trips_add_up_to_the_daily_pnl(desk: tuple[Path, TestClient]) -> None:
-    _, client = desk
+def test_round_trips_add_up_to_the_daily_pnl(desk: tuple[Path, TestClient, str]) -> None:
+    _, client, _ = desk
     trips = client.get("/api/round_trips?limit=100000", headers=VIEWER).json()
     daily = client.get("/api/pnl/daily", headers=VIEWER).json()
     stats = client.get("/api/stats", headers=VIEWER).json()
@@ -78,8 +78,8 @@ def test_round_trips_add_up_to_the_daily_pnl(desk: tuple[Path, TestClient]) -> N
     assert len(only) == 3 and {t["symbol"] for t in only} == {symbol}
 
 
-def test_viewer_token_reads_and_nothing_else_does(desk: tuple[Path, TestClient]) -> None:
-    _, client = desk
+def test_viewer_token_reads_and_nothing_else_does(desk: tuple[Path, TestClient, str]) -> None:
+    _, client, _ = desk
     client.cookies.clear()
     assert client.get("/api/pnl/daily").status_code == 401
     producer = {"Authorization": f"Bearer {PRODUCER_TOKEN}"}
@@ -96,8 +96,8 @@ def test_viewer_token_reads_and_nothing_else_does(desk: tuple[Path, TestClient])
     assert missing.status_code == 404 and "tradelake alerts" in missing.json()["detail"]
 
 
-def test_login_gate_and_cookie(desk: tuple[Path, TestClient]) -> None:
-    _, client = desk
+def test_login_gate_and_cookie(desk: tuple[Path, TestClient, str]) -> None:
+    _, client, _ = desk
     client.cookies.clear()
     for page in ("/", "/pnl", "/journal", "/data"):
         answer = client.get(page, follow_redirects=False)
@@ -123,8 +123,8 @@ def test_login_gate_and_cookie(desk: tuple[Path, TestClient]) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_pages_show_the_api_numbers(desk: tuple[Path, TestClient]) -> None:
-    _, client = desk
+def test_pages_show_the_api_numbers(desk: tuple[Path, TestClient, str]) -> None:
+    _, client, _ = desk
     client.post("/login", data={"token": VIEWER_TOKEN})
     stats = client.get("/api/stats").json()
     daily = client.get("/api/pnl/daily").json()
@@ -149,9 +149,16 @@ def test_pages_show_the_api_numbers(desk: tuple[Path, TestClient]) -> None:
     assert 'id="quality"' in client.get("/data").text
 
 
-def test_openapi_documents_the_desk_api(desk: tuple[Path, TestClient]) -> None:
-    _, client = desk
+def test_openapi_documents_the_desk_api(desk: tuple[Path, TestClient, str]) -> None:
+    _, client, _ = desk
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/pnl/daily", "/api/stats", "/api/round_trips", "/api/feeds", "/api/quality"):
         assert path in paths
     assert "/login" not in paths and "/" not in paths
+
+
+def test_demo_ends_by_pointing_at_the_desk(desk: tuple[Path, TestClient, str]) -> None:
+    home, _, printed = desk
+    last = printed.strip().splitlines()[-1]
+    assert last.startswith("Open the desk: TRADELAKE_VIEWER_TOKEN=")
+    assert f"tradelake serve --home {home}" in last and "http://127.0.0.1:8700/" in last

@@ -39,7 +39,7 @@ ALERT_DEADLINE_S = 1.0
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    home = demo_home(tmp_path_factory.mktemp("desk-browser") / "home")
+    home, _ = demo_home(tmp_path_factory.mktemp("desk-browser") / "home")
     with pytest.MonkeyPatch.context() as patch:
         for name, value in TOKENS.items():
             patch.setenv(name, value)
