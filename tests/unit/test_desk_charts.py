@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from tradelake.web.charts import calendar, equity_curve, equity_svg
+from tradelake.web.pages import cell
 
 
 def test_equity_curve_sums_per_day_and_tracks_drawdown_from_the_peak() -> None:
@@ -22,6 +23,8 @@ def test_equity_curve_sums_per_day_and_tracks_drawdown_from_the_peak() -> None:
     svg = equity_svg(points)
     assert svg.startswith('<svg class="equity"') and "max drawdown -120.00" in svg
     assert equity_svg([]) == ""
+    one_day = equity_svg(equity_curve([(date(2026, 11, 2), -10.0)]))
+    assert 'points="0,0.0 800.0,180.0"' in one_day  # from zero to the day's close: a line
 
 
 def test_calendar_pads_to_monday_and_colours_by_sign() -> None:
@@ -35,3 +38,14 @@ def test_calendar_pads_to_monday_and_colours_by_sign() -> None:
     assert (by_day[4].tone, by_day[4].strength) == ("loss", 4)
     assert (by_day[3].tone, by_day[3].net) == ("", None)
     assert calendar([]) == []
+
+
+def test_cells_read_like_the_cli() -> None:
+    assert cell("net_pnl", -2118.7700000000004) == "-2,118.77"
+    assert cell("win_rate", 0.4137931) == "41.4%"
+    assert cell("profit_factor", 0.47912) == "0.479"
+    by_rule = {"close_before_open": 1, "qty": 2}
+    assert cell("quarantined_by_rule", by_rule) == "close_before_open 1, qty 2"
+    stamp = datetime(2026, 11, 2, 15, 30, 5, 123, tzinfo=timezone(timedelta(hours=1)))
+    assert cell("ingest_ts", stamp) == "2026-11-02 14:30:05"
+    assert cell("anything", None) == "—"

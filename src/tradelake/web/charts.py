@@ -38,10 +38,11 @@ def equity_svg(points: Sequence[EquityPoint]) -> str:
     """The curve above, its drawdown as a red area below; empty string when no points."""
     if not points:
         return ""
-    n = len(points)
+    # Position 0 is the start (equity zero) before the first session, so one day is a line.
+    n = len(points) + 1
 
     def x(i: int) -> float:
-        return round(i * WIDTH / max(n - 1, 1), 1)
+        return round(i * WIDTH / (n - 1), 1)
 
     low = min(0.0, *(p.equity for p in points))
     high = max(0.0, *(p.equity for p in points))
@@ -56,8 +57,8 @@ def equity_svg(points: Sequence[EquityPoint]) -> str:
     def y_dd(value: float) -> float:
         return round(top + value / deepest * DRAWDOWN_HEIGHT, 1)
 
-    line = " ".join(f"{x(i)},{y(p.equity)}" for i, p in enumerate(points))
-    area = " ".join(f"{x(i)},{y_dd(p.drawdown)}" for i, p in enumerate(points))
+    line = " ".join(f"{x(i)},{y(p.equity)}" for i, p in enumerate(points, 1))
+    area = " ".join(f"{x(i)},{y_dd(p.drawdown)}" for i, p in enumerate(points, 1))
     height = top + DRAWDOWN_HEIGHT
     last = points[-1]
     title = escape(
@@ -67,7 +68,7 @@ def equity_svg(points: Sequence[EquityPoint]) -> str:
         f'<svg class="equity" viewBox="0 0 {WIDTH} {height}" preserveAspectRatio="none" '
         f'role="img" aria-label="{title}"><title>{title}</title>'
         f'<line x1="0" x2="{WIDTH}" y1="{y(0.0)}" y2="{y(0.0)}" class="zero"/>'
-        f'<polyline points="{line}" class="curve"/>'
+        f'<polyline points="0,{y(0.0)} {line}" class="curve"/>'
         f'<polygon points="0,{top} {area} {x(n - 1)},{top}" class="drawdown"/>'
         "</svg>"
     )

@@ -63,6 +63,10 @@ def cell(name: str, value: Any) -> str:
     """A value as a person reads it: money with cents and thousands, ratios to 3 places."""
     if value is None:
         return "—"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else str(value)
+    if isinstance(value, dict):  # counts by rule
+        return ", ".join(f"{key} {count}" for key, count in value.items()) or "—"
     if isinstance(value, float):
         if is_money(name):
             return f"{value:,.2f}"
