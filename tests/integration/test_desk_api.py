@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 
 from fixtures.desk import TOKENS, cli_json, demo_home
 from fixtures.stream import PRODUCER_TOKEN, VIEWER_TOKEN
-from tradelake.config import load_settings
+from tradelake.config import load_settings, write_default_config
 from tradelake.platform import Platform
 from tradelake.web.access import COOKIE
 from tradelake.web.app import create_app
@@ -191,3 +191,17 @@ def test_openapi_fuzzing_finds_no_server_error(desk: tuple[Path, TestClient, str
         no_server_error()
         checked.append(operation.path)
     assert {"/api/pnl/daily", "/api/stats", "/api/round_trips", "/api/quality"} <= set(checked)
+
+
+def test_an_empty_data_home_says_what_to_do(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_default_config(home)
+    monkeypatch.setenv("TRADELAKE_VIEWER_TOKEN", VIEWER_TOKEN)
+    platform = Platform(load_settings(home, env={}))
+    with TestClient(create_app(platform.stream_runtime(), platform)) as client:
+        answer = client.get("/api/pnl/daily", headers=VIEWER)
+        assert answer.status_code == 409 and "tradelake demo" in answer.json()["detail"]
+        assert client.get("/api/feeds", headers=VIEWER).json() == []
+        client.post("/login", data={"token": VIEWER_TOKEN})
+        for page in ("/", "/pnl", "/journal", "/data"):
+            shown = client.get(page)
+            assert shown.status_code == 200 and "no feature store" in shown.text, page
