@@ -399,6 +399,10 @@ class Platform:
         """Stored alerts sent at or after ``since``, oldest first."""
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
 
+    def alert_frame(self, alert_id: str) -> tuple[bytes, str]:
+        """The screen frame an alert fired on, and its content type."""
+        return lineage.alert_frame(self.settings.state_dir, self.landing, alert_id)
+
     def alert_chain(self, alert_id: str) -> lineage.AlertChain:
         """Alert → signal (``img_signals``) → frame → landed image, each checked."""
         return lineage.alert_chain(self.settings.state_dir, self.landing, self.staging, alert_id)

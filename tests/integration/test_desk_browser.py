@@ -165,6 +165,9 @@ def test_live_alert_appears_on_today_within_a_second(
     assert max(latencies) < ALERT_DEADLINE_S, latencies
     newest = page.locator("#alerts li").first
     assert "lineage" in newest.inner_text() and "model v" in newest.inner_text()
+    thumb = newest.locator("img.thumb")
+    thumb.evaluate("img => img.decode()")  # the frame's thumbnail loaded and decoded
+    assert thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [320, 180]
     assert page.locator('#screens tr[data-device="desk-browser"]').count() == 1
     page.screenshot(path=str(tmp_path / "desk-today-live.png"), full_page=True)
     if os.environ.get("DESK_SCREENSHOT_TO"):  # how docs/images/desk.png is refreshed

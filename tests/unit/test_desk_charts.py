@@ -1,11 +1,16 @@
-"""The desk's server-drawn equity curve, drawdown and P&L calendar."""
+"""The desk's server-drawn equity curve, drawdown, P&L calendar, cells and thumbnails."""
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from PIL import Image
 
 from tradelake.web.charts import calendar, equity_curve, equity_svg
 from tradelake.web.pages import cell
+from tradelake.web.thumbnail import thumbnail
 
 
 def test_equity_curve_sums_per_day_and_tracks_drawdown_from_the_peak() -> None:
@@ -49,3 +54,14 @@ def test_cells_read_like_the_cli() -> None:
     stamp = datetime(2026, 11, 2, 15, 30, 5, 123, tzinfo=timezone(timedelta(hours=1)))
     assert cell("ingest_ts", stamp) == "2026-11-02 14:30:05"
     assert cell("anything", None) == "—"
+
+
+def test_thumbnail_fits_the_frame_in_320_by_180() -> None:
+    frame = Image.new("RGB", (1280, 720), (200, 30, 30))
+    raw = io.BytesIO()
+    frame.save(raw, format="PNG")
+    small = Image.open(io.BytesIO(thumbnail(raw.getvalue())))
+    assert (small.format, small.size) == ("PNG", (320, 180))
+    assert small.getpixel((160, 90)) == (200, 30, 30)
+    with pytest.raises(ValueError, match="not a PNG or JPEG"):
+        thumbnail(b"hello")

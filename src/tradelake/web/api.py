@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tradelake.columns import json_row
 from tradelake.console import json_document
@@ -23,6 +23,7 @@ from tradelake.errors import StoreBusyError, TradelakeError
 from tradelake.platform import Platform
 from tradelake.stream.settings import StreamSettings
 from tradelake.web.access import viewer_required
+from tradelake.web.thumbnail import thumbnail
 
 Rows = list[dict[str, Any]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -111,5 +112,22 @@ def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             return platform.alert_chain(alert_id).to_dict()
         except TradelakeError as exc:
             raise HTTPException(404, str(exc)) from exc
+
+    @router.get(
+        "/alerts/{alert_id}/thumbnail",
+        summary="The frame an alert fired on, 320 pixels wide (PNG)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    def alert_thumbnail(alert_id: str) -> Response:
+        try:
+            data, _ = platform.alert_frame(alert_id)
+        except TradelakeError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        try:
+            png = thumbnail(data)
+        except ValueError as exc:
+            raise HTTPException(409, f"alert {alert_id}'s frame: {exc}") from exc
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
     return router

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 POLICY_VIOLATION = 1008
 KEEPALIVE_S = 15.0
+MAX_ALERTS = 2**62  # SQLite integers are 64-bit: a larger limit would be a 500
 
 
 def create_app(runtime: StreamRuntime, platform: Platform | None = None) -> FastAPI:
@@ -146,7 +147,9 @@ def create_app(runtime: StreamRuntime, platform: Platform | None = None) -> Fast
 
     @app.get("/api/alerts")
     async def alerts_history(
-        request: Request, since: str | None = Query(None), limit: int = Query(1000, ge=1)
+        request: Request,
+        since: str | None = Query(None),
+        limit: int = Query(1000, ge=1, le=MAX_ALERTS),
     ) -> list[dict[str, Any]]:
         require_viewer(request)
         try:

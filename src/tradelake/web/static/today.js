@@ -18,6 +18,11 @@
   function addAlert(a) {
     var li = document.createElement("li");
     li.dataset.alertId = a.alert_id;
+    var img = document.createElement("img");
+    img.className = "thumb";
+    img.alt = "frame " + a.frame_id;
+    img.src = "/api/alerts/" + encodeURIComponent(a.alert_id) + "/thumbnail";
+    li.appendChild(img);
     li.appendChild(text("strong", a.signal));
     li.appendChild(document.createTextNode(" " + percent(a.prob) + " · " + a.device + " · model v" +
       a.model_version + " · " + String(a.frame_ts).slice(11, 19) + " UTC · "));
