@@ -62,8 +62,7 @@ class Console:
     def emit_json(self, payload: Any) -> None:
         """One JSON document; JSON escapes control characters in strings by itself (RFC 8259
         §7), and secrets are masked in the text (their JSON-escaped form is registered too)."""
-        text = json.dumps(payload, default=_json_default, indent=2)
-        sys.stdout.write(mask_secrets(text) + "\n")
+        sys.stdout.write(json_document(payload) + "\n")
 
     def info(self, message: str, *, wrap: bool = False) -> None:
         """A line for people (rich markup allowed: interpolate outside names with
@@ -339,6 +338,12 @@ def _timestamp(value: datetime) -> str:
     if offset is None:
         return text
     return text + ("Z" if not offset else value.strftime("%z"))
+
+
+def json_document(payload: Any, *, indent: int | None = 2) -> str:
+    """``payload`` as ``--json`` prints it (dates ISO 8601, secrets masked); the desk's JSON
+    API answers with the same text, so a script gets the same values from either."""
+    return mask_secrets(json.dumps(payload, default=_json_default, indent=indent))
 
 
 def _json_default(value: Any) -> Any:

@@ -401,6 +401,36 @@ class Platform:
         with_root = daily.join(roots, on="instrument", how="left")
         return totals_math.pnl_totals(with_root, by, self.instruments)
 
+    def round_trips(
+        self,
+        *,
+        account: str | None = None,
+        symbol: str | None = None,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        limit: int = 1000,
+    ) -> pl.DataFrame:
+        """Round trips (flat to flat) newest first: the journal's trade list."""
+        clauses, params = _filters({"account": account, "symbol": symbol}, date_from, date_to)
+        return self.features.query(
+            "SELECT round_trip_id, account, symbol, direction, open_ts, close_ts, session_date, "
+            "qty, entry_price, exit_price, gross_pnl, commission, net_pnl, fills, duration_s, "
+            f"currency FROM round_trips {clauses} ORDER BY close_ts DESC, round_trip_id LIMIT ?",
+            [*params, limit],
+        )
+
+    def feed_status(self) -> list[dict[str, Any]]:
+        """Each ``[[feeds]]`` entry's last run, success, error and lag, and for news feeds the
+        publication → scoring freshness per story (``tradelake status``, the desk's Data page)."""
+        from tradelake.jobs.feed_state import utc_now
+        from tradelake.jobs.feed_status import add_freshness, status_row
+
+        now = utc_now()
+        pairs = self.feed_states()
+        rows = [status_row(feed, state, now) for feed, state in pairs]
+        add_freshness(rows, [feed for feed, _ in pairs], self.news_freshness())
+        return rows
+
     def positions(
         self,
         *,
@@ -613,6 +643,10 @@ class Platform:
         from tradelake.stream import lineage
 
         return lineage.stored_alerts(self.settings.state_dir, since, limit)
+
+    def alert_frame(self, alert_id: str) -> tuple[bytes, str]:
+        """The screen frame an alert fired on, and its content type."""
+        return lineage.alert_frame(self.settings.state_dir, self.landing, alert_id)
 
     # -- operations (issue 14) ---------------------------------------------------------------
 

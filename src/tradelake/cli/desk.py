@@ -5,7 +5,7 @@ from __future__ import annotations
 import json as json_module
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,6 +30,9 @@ from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
 from tradelake.console import Console, rows_table, shown
 from tradelake.errors import LandingError
+
+if TYPE_CHECKING:
+    from tradelake.platform import Platform
 
 # Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
 # shows all): the key, then the money a trader reads first.
@@ -510,6 +513,17 @@ def demo(
         summary = run_demo(platform, fills=fills, console=console)
         if json:
             console.emit_json(summary)
+        else:
+            console.info(desk_hint(platform))
+
+
+def desk_hint(platform: Platform) -> str:
+    """The demo's last line: where the desk page is once ``tradelake serve`` runs."""
+    stream = platform.stream_settings
+    return (
+        f"Open the desk: TRADELAKE_VIEWER_TOKEN=<any secret> tradelake serve --home "
+        f"{platform.settings.home}, then http://{stream.host}:{stream.port}/ and log in with it"
+    )
 
 
 def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:

@@ -11,7 +11,6 @@ Exit codes: 0 when every feed pulled (or had nothing new), 1 for a setup error (
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -34,7 +33,6 @@ from tradelake.cli.common import (
 from tradelake.console import Console, rows_table, shown
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
-    from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
 
@@ -105,14 +103,8 @@ def status(
     to first scoring (fresh_p50_s, fresh_p99_s; target 300). Exports hold every field of
     every feed, as --json does.
     """
-    from tradelake.jobs.feed_state import utc_now
-
     with command(json, wide=wide) as console:
-        now = utc_now()
-        platform = open_platform(home)
-        pairs = platform.feed_states()
-        rows = [_status_row(feed, state, now) for feed, state in pairs]
-        _add_freshness(rows, [feed for feed, _ in pairs], platform.news_freshness())
+        rows = open_platform(home).feed_status()
         if json:
             console.emit_json(rows)
         elif not rows:
@@ -143,29 +135,6 @@ def _print_pull(console: Console, results: Sequence[PullResult]) -> None:
     columns = ("feed", "status", "pages", "landed", "rows", "quarantined", "latency_max_s")
     table = [{key: result.to_dict()[key] for key in columns} for result in results]
     console.frame(rows_table(table), title="Pull")
-
-
-def _status_row(feed: FeedConfig, state: FeedState, now: datetime) -> dict[str, Any]:
-    """State plus the schedule; the next run is recomputed when no scheduler keeps it current."""
-    next_run = state.next_run_ts
-    if next_run is None or next_run < now:
-        next_run = feed.next_run(now)
-    row = {"feed": feed.name, "kind": feed.kind, "schedule": feed.schedule}
-    row.update(state.to_dict())
-    row["next_run_ts"] = next_run.isoformat()
-    for private in ("name", "etag", "last_modified"):
-        row.pop(private)
-    return row
-
-
-def _add_freshness(
-    rows: list[dict[str, Any]], feeds: Sequence[FeedConfig], fresh: dict[str, dict[str, Any]]
-) -> None:
-    """Publication → scoring p50 / p99 per story for news feeds (None for other kinds)."""
-    empty = {"fresh_p50_s": None, "fresh_p99_s": None, "fresh_max_s": None, "fresh_stories": 0}
-    for row, feed in zip(rows, feeds, strict=True):
-        if feed.profile.news:
-            row.update(fresh.get(feed.name, empty))
 
 
 def _human(row: dict[str, Any]) -> dict[str, Any]:

@@ -101,9 +101,10 @@ def serve(
         console.info(
             f"tradelake serve --role {role} on http://{bind_host}:{bind_port} "
             f"(queue {settings.queue}; frames: ws://{bind_host}:{bind_port}/ws/frames/DEVICE; "
-            f"alerts: /ws/alerts, /api/alerts/stream; trade scores: POST /api/score)"
+            f"alerts: /ws/alerts, /api/alerts/stream; trade scores: POST /api/score; "
+            f"desk: http://{bind_host}:{bind_port}/)"
         )
-        serve_forever(runtime, bind_host, bind_port)
+        serve_forever(runtime, bind_host, bind_port, platform)
 
 
 def _roles(role: str) -> tuple[str, ...]:

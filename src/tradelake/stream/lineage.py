@@ -86,6 +86,20 @@ def alert_chain(
     )
 
 
+def alert_frame(state_dir: Path, landing: LandingStore, alert_id: str) -> tuple[bytes, str]:
+    """The landed screen frame an alert fired on (digest-checked by the landing store) and its
+    content type: only frames behind an alert, never an arbitrary landing object."""
+    store = AlertStore(state_dir / ALERTS_FILE, read_only=True)
+    try:
+        alert = store.get(alert_id)
+    finally:
+        store.close()
+    if alert is None:
+        raise StreamError(f"no alert {alert_id!r}; list them with `tradelake alerts`")
+    obj = landing.describe(alert.landing_id)
+    return landing.get(alert.landing_id), obj.content_type or "application/octet-stream"
+
+
 def _signal_row(staging: StagingWriter, alert: Alert) -> dict[str, Any] | None:
     files = staging.files(IMG_SIGNALS.name)
     if not files:

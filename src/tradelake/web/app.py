@@ -25,7 +25,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response, StreamingResponse
@@ -33,29 +33,32 @@ from starlette.concurrency import run_in_threadpool
 
 from tradelake.errors import ModelError
 from tradelake.ops import metrics
-from tradelake.stream.auth import Role, allowed, bearer
+from tradelake.stream.auth import Role, allowed
 from tradelake.stream.gateway import FrameAnswer
 from tradelake.stream.messages import parse_ts
 from tradelake.stream.runtime import StreamRuntime
+from tradelake.web.access import connection_token
+
+if TYPE_CHECKING:
+    from tradelake.platform import Platform
 
 POLICY_VIOLATION = 1008
 KEEPALIVE_S = 15.0
+MAX_ALERTS = 2**62  # SQLite integers are 64-bit: a larger limit would be a 500
 
 
-def create_app(runtime: StreamRuntime) -> FastAPI:
-    """The app over a started (or about to start) :class:`StreamRuntime`."""
+def create_app(runtime: StreamRuntime, platform: Platform | None = None) -> FastAPI:
+    """The app over a started (or about to start) :class:`StreamRuntime`; with ``platform``,
+    also the desk's pages and JSON API (:mod:`tradelake.web.desk`)."""
     app = FastAPI(title="tradelake stream", docs_url=None, redoc_url=None)
     settings = runtime.settings
     recorded = metrics.enable()
-
-    def token_of(headers: Any, query: Any) -> str | None:
-        return bearer(headers.get("authorization")) or query.get("token")
 
     async def admit(websocket: WebSocket, role: Role) -> bool:
         """Accept, then close with 1008 unless the token grants ``role`` (closing after the
         accept lets the client read the code and the reason)."""
         await websocket.accept()
-        token = token_of(websocket.headers, websocket.query_params)
+        token = connection_token(websocket)
         if allowed(settings, role, token):
             return True
         reason = "missing token" if not token else f"token does not grant {role.value}"
@@ -63,7 +66,7 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
         return False
 
     def require_viewer(request: Request) -> None:
-        token = token_of(request.headers, request.query_params)
+        token = connection_token(request)
         if not token:
             raise HTTPException(401, "missing token: send Authorization: Bearer <viewer token>")
         if not allowed(settings, Role.VIEWER, token):
@@ -158,7 +161,9 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
 
     @app.get("/api/alerts")
     async def alerts_history(
-        request: Request, since: str | None = Query(None), limit: int = Query(1000, ge=1)
+        request: Request,
+        since: str | None = Query(None),
+        limit: int = Query(1000, ge=1, le=MAX_ALERTS),
     ) -> list[dict[str, Any]]:
         require_viewer(request)
         try:
@@ -192,6 +197,10 @@ def create_app(runtime: StreamRuntime) -> FastAPI:
             raise HTTPException(422, str(exc)) from None
         return scores.to_dict()
 
+    if platform is not None:
+        from tradelake.web.desk import mount_desk
+
+        mount_desk(app, platform, settings)
     return app
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -18,10 +19,15 @@ from tradelake.errors import StreamError
 from tradelake.stream.runtime import StreamRuntime
 from tradelake.web.app import create_app
 
+if TYPE_CHECKING:
+    from tradelake.platform import Platform
 
-def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
+
+def _server(
+    runtime: StreamRuntime, host: str, port: int, platform: Platform | None = None
+) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(runtime),
+        create_app(runtime, platform),
         host=host,
         port=port,
         access_log=False,
@@ -35,7 +41,9 @@ def _server(runtime: StreamRuntime, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
+def serve_forever(
+    runtime: StreamRuntime, host: str, port: int, platform: Platform | None = None
+) -> None:
     """Start the roles, serve until SIGINT/SIGTERM, then stop the roles and exit cleanly.
 
     uvicorn handles the signals while it runs, then raises the captured one again once it has
@@ -46,7 +54,7 @@ def serve_forever(runtime: StreamRuntime, host: str, port: int) -> None:
     previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     runtime.start()
     try:
-        _server(runtime, host, port).run()
+        _server(runtime, host, port, platform).run()
     finally:
         runtime.stop()
         for sig, handler in previous.items():
@@ -72,11 +80,15 @@ def _stopped(signum: int, frame: object) -> None:
 
 @contextmanager
 def serving_in_thread(
-    runtime: StreamRuntime, host: str = "127.0.0.1", port: int = 0
+    runtime: StreamRuntime,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    platform: Platform | None = None,
 ) -> Iterator[int]:
     """Start the roles and the server on a thread; yields the bound port; stops both."""
     runtime.start()
-    server = _server(runtime, host, port)
+    server = _server(runtime, host, port, platform)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     try:
