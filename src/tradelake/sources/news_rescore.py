@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import polars as pl
 
 from tradelake.errors import SourceFormatError
-from tradelake.ml.sentiment import score_and_label, sentiment_model
 from tradelake.sources.base import ParseContext, ParseResult, register_parser
 from tradelake.sources.feed_tables import NEWS_RAW
 from tradelake.sources.news import story_texts
@@ -48,6 +47,11 @@ def parse_news_rescore(data: bytes, name: str, ctx: ParseContext) -> ParseResult
         stories = pl.DataFrame(body["stories"], schema={c: pl.Utf8 for c in KEPT})
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceFormatError(f"{name}: not a news re-score payload ({exc})") from exc
+    from tradelake.ml.sentiment import (  # the models load only for news
+        score_and_label,
+        sentiment_model,
+    )
+
     model = sentiment_model(model_name)
     scores, labels = score_and_label(
         model, story_texts(stories["headline"].to_list(), stories["body"].to_list())
