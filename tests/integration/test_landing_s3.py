@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from collections.abc import Iterator
 
 import pytest
+
+from fixtures.moto import free_port, moto_endpoint
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -17,21 +18,10 @@ from tradelake.landing import LandingStore  # noqa: E402
 pytestmark = pytest.mark.s3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture
@@ -41,7 +31,7 @@ def store(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> LandingStore:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    bucket = f"landing-{_free_port()}"
+    bucket = f"landing-{free_port()}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
         Bucket=bucket
     )

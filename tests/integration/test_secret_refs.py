@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from fixtures import feeds as payloads
+from fixtures.moto import free_port, moto_endpoint
 from tradelake.errors import ConfigError, SecretUnavailableError
 from tradelake.platform import Platform
 from tradelake.publish import publish_settings
@@ -27,21 +27,10 @@ pytestmark = pytest.mark.s3
 FRED_KEY = "fred-key-from-the-vault-7f3a"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def secrets_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture
@@ -57,7 +46,7 @@ def vault(secrets_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(name, value)
     AWS_SECRETS_MANAGER.clear()
     client = boto3.client("secretsmanager")
-    suffix = _free_port()
+    suffix = free_port()
     client.create_secret(Name=f"desk/fred-{suffix}", SecretString=FRED_KEY)
     client.create_secret(
         Name=f"desk/pg-{suffix}", SecretString=json.dumps({"password": "pg-pass-91x", "user": "w"})
@@ -102,7 +91,7 @@ def test_an_unreachable_vault_is_transient(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     AWS_SECRETS_MANAGER.clear()
     with pytest.raises(SecretUnavailableError, match="could not be reached"):

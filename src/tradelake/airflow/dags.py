@@ -45,16 +45,31 @@ def build_dags(home: str) -> dict[str, DAG]:
     return {dag.dag_id: dag for dag in dags}
 
 
-def trades_etl(home: str, assets: _Assets, config: dict[str, Any], *, publish: bool) -> DAG:
-    with DAG(
-        TRADES_DAG,
-        schedule=str(config.get("trades_schedule", "*/5 * * * *")),
+def _dag(dag_id: str, schedule: Any, doc: str, *tags: str) -> DAG:
+    """A DAG with the house rules: no catch-up, one run at a time, two retries a minute apart."""
+    return DAG(
+        dag_id,
+        schedule=schedule,
         start_date=START,
         catchup=False,
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
-        tags=["tradelake"],
-        doc_md="Ingest the ATAS exports dropped in input/, refresh the feature store, publish.",
+        tags=["tradelake", *tags],
+        doc_md=doc,
+    )
+
+
+def _cron(schedule: str, timezone: str) -> Any:
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(schedule, timezone=timezone)
+
+
+def trades_etl(home: str, assets: _Assets, config: dict[str, Any], *, publish: bool) -> DAG:
+    with _dag(
+        TRADES_DAG,
+        str(config.get("trades_schedule", "*/5 * * * *")),
+        "Ingest the ATAS exports dropped in input/, refresh the feature store, publish.",
     ) as dag:
         ingest = _task("ingest_input", tasks.ingest_input, home, [assets.input], [assets.landing,
                        assets.staging])  # fmt: skip
@@ -66,17 +81,11 @@ def trades_etl(home: str, assets: _Assets, config: dict[str, Any], *, publish: b
 
 
 def feed_dag(home: str, assets: _Assets, feed: str, schedule: str, timezone: str) -> DAG:
-    from airflow.timetables.trigger import CronTriggerTimetable
-
-    with DAG(
+    with _dag(
         feed_dag_id(feed),
-        schedule=CronTriggerTimetable(schedule, timezone=timezone),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["tradelake", "feed"],
-        doc_md=f"Pull feed {feed} once: land, stage, refresh.",
+        _cron(schedule, timezone),
+        f"Pull feed {feed} once: land, stage, refresh.",
+        "feed",
     ) as dag:
         _task("pull", tasks.pull, home, [], [assets.landing, assets.staging, assets.features],
               feed)  # fmt: skip
@@ -84,32 +93,21 @@ def feed_dag(home: str, assets: _Assets, feed: str, schedule: str, timezone: str
 
 
 def job_dag(home: str, assets: _Assets, job: JobConfig) -> DAG:
-    from airflow.timetables.trigger import CronTriggerTimetable
-
-    with DAG(
+    with _dag(
         job_dag_id(job.name),
-        schedule=CronTriggerTimetable(job.schedule, timezone=job.schedule_timezone),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["tradelake", "models"],
-        doc_md=f"Run the {job.job} job ([[jobs]] {job.name}), as `tradelake run` does.",
+        _cron(job.schedule, job.schedule_timezone),
+        f"Run the {job.job} job ([[jobs]] {job.name}), as `tradelake run` does.",
+        "models",
     ) as dag:
         _task("run_job", tasks.run_job, home, [assets.features], [], job.job)
     return dag
 
 
 def nightly(home: str, assets: _Assets, config: dict[str, Any]) -> DAG:
-    with DAG(
+    with _dag(
         NIGHTLY_DAG,
-        schedule=str(config.get("nightly_schedule", "0 2 * * *")),
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        tags=["tradelake"],
-        doc_md="Verify the landing zone, then rebuild staging and features from it.",
+        str(config.get("nightly_schedule", "0 2 * * *")),
+        "Verify the landing zone, then rebuild staging and features from it.",
     ) as dag:
         verify = _task("verify_landing", tasks.verify_landing, home, [assets.landing], [])
         rebuild = _task("replay", tasks.replay, home, [assets.landing], [assets.staging,
