@@ -522,7 +522,8 @@ def desk_hint(platform: Platform) -> str:
     stream = platform.stream_settings
     return (
         f"Open the desk: TRADELAKE_VIEWER_TOKEN=<any secret> tradelake serve --home "
-        f"{platform.settings.home}, then http://{stream.host}:{stream.port}/ and log in with it"
+        f"{platform.settings.home} (needs pip install 'tradelake[stream]'), then "
+        f"http://{stream.host}:{stream.port}/ and log in with it"
     )
 
 
