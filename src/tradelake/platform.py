@@ -646,6 +646,8 @@ class Platform:
 
     def alert_frame(self, alert_id: str) -> tuple[bytes, str]:
         """The screen frame an alert fired on, and its content type."""
+        from tradelake.stream import lineage
+
         return lineage.alert_frame(self.settings.state_dir, self.landing, alert_id)
 
     # -- operations (issue 14) ---------------------------------------------------------------
