@@ -148,11 +148,14 @@ def test_no_drift_records_rows_and_sends_nothing(
 
     monkeypatch.setitem(drift_job.RECENT, "toy", reader)
     assert "toy" in drift_job.known_models(platform.settings.state_dir)
+    before = datetime.now(UTC)
     (report,) = platform.drift(["toy"])
+    after = datetime.now(UTC)
     assert report.breaches == [] and hook.bodies == []
     assert [f.feature for f in report.features] == ["x", "y", "prediction"]
     assert all(f.psi < 0.1 for f in report.features)
-    assert abs((NOW - seen[0]) - timedelta(days=3)) < timedelta(minutes=5)  # [drift] days
+    # The window starts [drift] days before the check ran (not before this module was imported).
+    assert before - timedelta(days=3, seconds=1) <= seen[0] <= after - timedelta(days=3)
     rows = platform.features.query("SELECT model, model_version, breach FROM model_drift")
     assert rows.rows() == [("toy", "3", False)] * 3
 
