@@ -60,7 +60,7 @@ def wait_until(check: Any, timeout_s: float, what: str) -> Any:
     while time.monotonic() < deadline:
         try:
             value = check()
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):  # not up yet: refused, or a 503 text page
             value = None
         if value:
             return value
