@@ -11,30 +11,18 @@ previous default ``lexicon``, and prints the ratios. Budget: 50 ms per headline.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import numpy as np
-
 from tradelake.ml.sentiment import sentiment_model
-from tradelake.ml.train_sentiment import read_dataset
+from tradelake.ml.train_sentiment import measure_latency, read_dataset
 
 
 def measure(name: str, texts: list[str]) -> dict[str, float]:
-    model = sentiment_model(name)
-    model.score(texts[:5])
-    single = []
-    for text in texts:
-        t0 = time.perf_counter()
-        model.score([text])
-        single.append((time.perf_counter() - t0) * 1000)
-    t0 = time.perf_counter()
-    model.score(texts)
-    batch = (time.perf_counter() - t0) * 1000 / len(texts)
+    m = measure_latency(sentiment_model(name), texts, limit=len(texts))
     return {
-        "p50": float(np.percentile(single, 50)),
-        "p99": float(np.percentile(single, 99)),
-        "batch": batch,
+        "p50": m["single_p50_ms"],
+        "p99": m["single_p99_ms"],
+        "batch": m["batch_per_headline_ms"],
     }
 
 

@@ -29,6 +29,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from tradelake.errors import SentimentError
+from tradelake.ml.sentiment import SentimentModel
 from tradelake.ml.sentiment_linear import (
     CLASSES,
     LinearSentimentModel,
@@ -180,9 +181,12 @@ def cross_validate(
     }
 
 
-def measure_latency(model: LinearSentimentModel, texts: Sequence[str]) -> dict[str, float]:
-    """Milliseconds per headline scored alone (p50, p99) and per headline in one batch."""
-    sample = list(texts[:200])
+def measure_latency(
+    model: SentimentModel, texts: Sequence[str], limit: int = 200
+) -> dict[str, float]:
+    """Milliseconds per headline scored alone (p50, p99) and per headline in one batch, over
+    the first ``limit`` texts (the training card and ``benchmarks/sentiment.py`` share it)."""
+    sample = list(texts[:limit])
     model.score(sample[:5])  # warm caches
     single: list[float] = []
     for text in sample:
