@@ -50,13 +50,16 @@ from tradelake.write_lock import LOCK_FILE, WriteLock
 if TYPE_CHECKING:
     from tradelake.jobs import vision as vision_job
     from tradelake.jobs import vision_evaluate as vision_eval_job
+    from tradelake.jobs.demo_story import DemoStory
     from tradelake.jobs.drift import DriftReport
     from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
+    from tradelake.jobs.scheduled import JobConfig
     from tradelake.jobs.scheduler import FeedScheduler
     from tradelake.jobs.sentiment import RescoreResult
     from tradelake.jobs.signal import SignalTrainReport
+    from tradelake.jobs.watch import WatchTiming
     from tradelake.ml.ensemble_settings import EnsembleSettings
     from tradelake.ml.model_registry import VersionInfo
     from tradelake.ml.signal_serving import SignalScorer
@@ -242,6 +245,75 @@ class Platform:
         self.settings.input_dir.mkdir(parents=True, exist_ok=True)
         return self.ingest([self.settings.input_dir], progress=progress)
 
+    def watch(
+        self,
+        *,
+        on_result: Callable[[ingest_job.FileResult], None],
+        report: Progress,
+        should_stop: Callable[[], bool],
+        tz: str | None = None,
+        settle_s: float | None = None,
+    ) -> None:
+        """Watch the input folder and :meth:`ingest` each batch of complete files until
+        ``should_stop()`` (what ``tradelake watch`` runs).
+
+        Each batch goes through :meth:`ingest`, so it gets the same write lock, lineage run,
+        refresh and warnings (an ATAS file read in the fallback time zone) as ``tradelake
+        ingest``. ``on_result`` hears every file's outcome; ``report`` gets one line per
+        problem a person must act on (a file that never completes, a batch that failed; see
+        :mod:`tradelake.jobs.watch` for what is retried).
+        """
+        from tradelake.jobs.watch import watch as watch_folder
+
+        if tz:
+            validate_timezone(tz, "--tz")  # a bad zone stops here, not once per batch
+        folder = self.settings.input_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        self.sweep_temp_files()
+
+        def handle(batch: list[Path]) -> None:
+            for result in self.ingest(batch, tz=tz).files:
+                on_result(result)
+
+        timing = self.watch_timing(settle_s)
+        watch_folder(folder, handle, timing=timing, report=report, should_stop=should_stop)
+
+    def watch_timing(self, settle_s: float | None = None) -> WatchTiming:
+        """``[watch]`` of the configuration (``settle_s`` overrides its ``settle_s``)."""
+        from tradelake.jobs.watch import WatchTiming
+
+        settings = self.settings
+        return WatchTiming(
+            settle_s=settings.watch_seconds("settle_s") if settle_s is None else settle_s,
+            give_up_s=settings.watch_seconds("give_up_s"),
+            retry_s=settings.watch_seconds("retry_s"),
+        )
+
+    def demo(
+        self,
+        *,
+        fills: int,
+        progress: Progress | None = None,
+        stages: ingest_job.Stages | None = None,
+    ) -> DemoStory:
+        """Generate the demo's ATAS exports into the input folder, :meth:`ingest` them and
+        read back what the feature store serves (``tradelake demo``).
+
+        Deterministic: a second run writes the same files, which are all duplicates. A home
+        without ``tradelake.toml`` gets one whose ATAS zone is the demo's. ``progress`` hears
+        :data:`tradelake.jobs.demo.DEMO_STEPS` items (each export written, then each file
+        ingested); ``stages`` the step one is in.
+        """
+        from tradelake.jobs import demo as demo_job
+        from tradelake.jobs.demo_story import collect_story
+
+        demo_job.configure_home(self.settings.home)
+        paths = demo_job.write_demo_files(
+            self.settings.input_dir, fills=fills, progress=progress, stages=stages
+        )
+        report = self.ingest(paths, tz=demo_job.DEMO_TIMEZONE, progress=progress, stages=stages)
+        return collect_story(self, [result.to_dict() for result in report.files])
+
     def feeds(self) -> list[FeedConfig]:
         """The ``[[feeds]]`` of the configuration, checked."""
         from tradelake.jobs.feeds import load_feeds
@@ -263,6 +335,12 @@ class Platform:
             self.refresh()
         return results
 
+    def scheduled_jobs(self) -> list[JobConfig]:
+        """The ``[[jobs]]`` of the configuration (model training on a cron), checked."""
+        from tradelake.jobs.scheduled import parse_jobs
+
+        return parse_jobs(self.settings.raw.get("jobs", []) or [])
+
     def feed_states(self) -> list[tuple[FeedConfig, FeedState]]:
         """Each configured feed with its saved state (last run, errors, rows, next run)."""
         from tradelake.jobs.feed_state import FeedStateStore
@@ -275,7 +353,6 @@ class Platform:
         under this home's write lock and refresh: what ``tradelake run`` (and a service
         manager) runs until stopped. ``report`` gets one line per event."""
         from tradelake.jobs.feed_state import FeedStateStore
-        from tradelake.jobs.scheduled import parse_jobs
         from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
 
         settings = self.settings
@@ -286,16 +363,13 @@ class Platform:
             FeedStateStore(settings.state_dir),
             refresh=self.refresh,
             writing=self.writing,
+            # The watcher's batches take the same path as `tradelake ingest` and `watch`.
             watch=WatchConfig(
-                settings.input_dir,
-                settings.atas_timezone,
-                settle_s=settings.watch_seconds("settle_s"),
-                give_up_s=settings.watch_seconds("give_up_s"),
-                retry_s=settings.watch_seconds("retry_s"),
+                settings.input_dir, lambda batch: self.ingest(batch).files, self.watch_timing()
             ),
             report=report,
             refresh_retry_s=settings.watch_seconds("retry_s"),
-            jobs=parse_jobs(settings.raw.get("jobs", []) or []),
+            jobs=self.scheduled_jobs(),
             run_job=self.run_job,
         )
 

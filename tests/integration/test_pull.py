@@ -41,6 +41,7 @@ from tradelake.jobs.feeds import FeedConfig, parse_feed
 from tradelake.jobs.ingest import IngestEnv
 from tradelake.jobs.pull import PullOptions, PullResult, pull_all
 from tradelake.jobs.scheduler import FeedScheduler, WatchConfig
+from tradelake.jobs.watch import WatchTiming
 from tradelake.platform import Platform
 from tradelake.sources.base import SOURCES, ParseContext, ParseResult, SourceDef
 from tradelake.sources.http import RetryPolicy
@@ -611,13 +612,15 @@ def test_scheduler_runs_feeds_alone_serialises_refreshes_and_watches(
 
     (home / "input").mkdir()
     (home / "input" / "notes.txt").write_text("not an export")
+    platform = Platform.open(home)  # the watcher's batches go through Platform.ingest
+    watch = WatchConfig(home / "input", lambda b: platform.ingest(b).files, WatchTiming(0.0))
     reports: list[str] = []
     scheduler = FeedScheduler(
         env,
         feeds,
         states,
         refresh=refresh,
-        watch=WatchConfig(home / "input", "UTC", settle_s=0.0),
+        watch=watch,
         options=fast,
         tick_s=0.05,
         report=reports.append,

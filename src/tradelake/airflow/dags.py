@@ -23,7 +23,7 @@ from airflow.sdk import DAG, Asset
 
 from tradelake.airflow import tasks
 from tradelake.airflow.files import NIGHTLY_DAG, TRADES_DAG, feed_dag_id, job_dag_id
-from tradelake.jobs.scheduled import JobConfig, parse_jobs
+from tradelake.jobs.scheduled import JobConfig
 from tradelake.platform import Platform
 
 DEFAULT_ARGS: dict[str, Any] = {"retries": 2, "retry_delay": timedelta(minutes=1)}
@@ -40,7 +40,7 @@ def build_dags(home: str) -> dict[str, DAG]:
         nightly(home, assets, config),
         *(feed_dag(home, assets, feed.name, feed.schedule, feed.schedule_timezone)
           for feed in platform.feeds()),
-        *(job_dag(home, assets, job) for job in parse_jobs(platform.settings.raw.get("jobs", []))),
+        *(job_dag(home, assets, job) for job in platform.scheduled_jobs()),
     ]  # fmt: skip
     return {dag.dag_id: dag for dag in dags}
 

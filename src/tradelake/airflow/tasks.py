@@ -18,14 +18,19 @@ class TaskFailed(TradelakeError):
 
 
 def ingest_input(home: str) -> dict[str, Any]:
-    """Ingest what is in ``input/`` (files seen before are no-ops), refreshing the store."""
+    """Ingest what is in ``input/`` (files seen before are no-ops), refreshing the store.
+
+    ``warnings`` lists what ``tradelake ingest`` would warn of (an ATAS file read in the
+    fallback time zone): the data went in but may be wrong, so the run says so.
+    """
     report = Platform.open(home).ingest_input()
     statuses = [result.status for result in report.files]
     summary = {status: statuses.count(status) for status in sorted(set(statuses))}
     errors = [result.error for result in report.files if result.status == "error"]
     if errors:
         raise TaskFailed(f"{len(errors)} files failed: " + "; ".join(str(e) for e in errors))
-    return {"files": summary, "refreshed": list(report.refresh.rebuilt)}
+    warnings = [warning for result in report.files for warning in result.warnings]
+    return {"files": summary, "refreshed": list(report.refresh.rebuilt), "warnings": warnings}
 
 
 def refresh(home: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import typer
 
 from tradelake.cli import (
     airflow,
+    demo,
     desk,
     feeds,
     landing,
@@ -37,6 +38,7 @@ app = typer.Typer(
     rich_markup_mode=HELP_MARKUP,
 )
 desk.register(app)
+demo.register(app)
 feeds.register(app)
 landing.register(app)
 vision.register(app)

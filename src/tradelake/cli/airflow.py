@@ -44,13 +44,12 @@ def dags(
         job_dag_id,
         write_dag_file,
     )
-    from tradelake.jobs.scheduled import parse_jobs
 
     with command(json) as console:
         platform = open_platform(home)
         path = write_dag_file(platform.settings.home, out)
         ids = [TRADES_DAG, NIGHTLY_DAG, *(feed_dag_id(feed.name) for feed in platform.feeds())]
-        ids += [job_dag_id(job.name) for job in parse_jobs(platform.settings.raw.get("jobs", []))]
+        ids += [job_dag_id(job.name) for job in platform.scheduled_jobs()]
         if json:
             console.emit_json({"file": str(path), "dags": ids})
             return

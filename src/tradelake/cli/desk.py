@@ -1,4 +1,4 @@
-"""Desk commands: init, demo, ingest, watch, replay, P&L, statistics, reconciliation, SQL."""
+"""Desk commands: init, ingest, watch, replay, P&L, statistics, reconciliation, SQL."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from tradelake.console import Console, rows_table, shown
 from tradelake.errors import LandingError
 
 if TYPE_CHECKING:
-    from tradelake.platform import Platform
+    from tradelake.jobs.ingest import FileResult
 
 # Which columns a narrow terminal keeps first (the others are hidden from the right; --wide
 # shows all): the key, then the money a trader reads first.
@@ -64,7 +64,7 @@ InstrumentOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, demo, ingest, watch, replay, positions, stats, reconcile, quality, sql):
+    for function in (init, ingest, watch, replay, positions, stats, reconcile, quality, sql):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -182,34 +182,25 @@ def watch(
     retry_s), a failed file is reported once, a file that never completes is reported, not
     ingested.
     """
-    from tradelake.jobs.watch import WatchTiming
-    from tradelake.jobs.watch import watch as watch_folder
-
     with command(False) as console:
         platform = open_platform(home)
-        settings = platform.settings
-        timing = WatchTiming(
-            settle_s=settings.watch_seconds("settle_s") if settle is None else settle,
-            give_up_s=settings.watch_seconds("give_up_s"),
-            retry_s=settings.watch_seconds("retry_s"),
-        )
-        folder = settings.input_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        platform.sweep_temp_files()
-        console.info(f"watching {shown(folder)} (Ctrl-C to stop)")
+        console.info(f"watching {shown(platform.settings.input_dir)} (Ctrl-C to stop)")
 
-        def handle(batch: list[Path]) -> None:
-            report = platform.ingest(batch, tz=tz)
-            for result in report.files:
-                console.info(_log_line(result.to_dict()))
-                for warning in result.warnings:
-                    console.warning(warning)
+        def file_done(result: FileResult) -> None:
+            console.info(_log_line(result.to_dict()))
+            for warning in result.warnings:
+                console.warning(warning)
 
         def problem(line: str) -> None:
             console.info(f"{_stamp()} [yellow]{shown(line)}[/]")
 
-        should_stop = stop_on_signals().is_set
-        watch_folder(folder, handle, timing=timing, report=problem, should_stop=should_stop)
+        platform.watch(
+            on_result=file_done,
+            report=problem,
+            should_stop=stop_on_signals().is_set,
+            tz=tz,
+            settle_s=settle,
+        )
 
 
 def replay(
@@ -495,36 +486,6 @@ def sql(
                 f"showing the first {frame.height:,} of {total:,} rows; "
                 "--limit N or --csv FILE for all"
             )
-
-
-def demo(
-    home: Annotated[Path, typer.Option("--home", help="Where to build the demo data home.")] = Path(
-        "tradelake-demo"
-    ),
-    fills: Annotated[int, typer.Option(min=1, help="Fills per generated export.")] = 2000,
-    json: JsonOpt = False,
-) -> None:
-    """Generate realistic ATAS exports, ingest them and print a P&L summary."""
-    from tradelake.jobs.demo import run_demo
-
-    with command(json) as console:
-        with console.working("starting"):  # loading the platform takes a second or more
-            platform = open_platform(home)
-        summary = run_demo(platform, fills=fills, console=console)
-        if json:
-            console.emit_json(summary)
-        else:
-            console.info(desk_hint(platform))
-
-
-def desk_hint(platform: Platform) -> str:
-    """The demo's last line: where the desk page is once ``tradelake serve`` runs."""
-    stream = platform.stream_settings
-    return (
-        f"Open the desk: TRADELAKE_VIEWER_TOKEN=<any secret> tradelake serve --home "
-        f"{platform.settings.home} (needs pip install 'tradelake[stream]'), then "
-        f"http://{stream.host}:{stream.port}/ and log in with it"
-    )
 
 
 def _print_ingest(console: Console, rows: list[dict[str, Any]]) -> None:

@@ -1,7 +1,7 @@
 """``tradelake pull | run | status``: the pulled feeds on the command line.
 
-Thin like the rest of the CLI: each command reads ``[[feeds]]``, calls one job function and
-prints through :class:`tradelake.console.Console`. ``tradelake.cli`` attaches them with
+Thin like the rest of the CLI: each command calls one :class:`~tradelake.platform.Platform`
+method and prints through :class:`tradelake.console.Console`. ``tradelake.cli`` attaches them with
 :func:`register`.
 
 Exit codes: 0 when every feed pulled (or had nothing new), 1 for a setup error (bad
@@ -33,6 +33,7 @@ from tradelake.cli.common import (
 from tradelake.console import Console, rows_table, shown
 
 if TYPE_CHECKING:  # the jobs load on first use: `tradelake --help` stays quick
+    from tradelake.jobs.feed_state import FeedState
     from tradelake.jobs.feeds import FeedConfig
     from tradelake.jobs.pull import PullResult
 
@@ -72,7 +73,6 @@ def run(
     Serves Prometheus metrics at http://127.0.0.1:9464/metrics ([metrics] host/port).
     On a stop signal, pulls in flight finish and save their state, then the command exits 0.
     """
-    from tradelake.jobs.feed_state import FeedStateStore
     from tradelake.ops.metrics_endpoint import exposing_metrics
 
     with command(False) as console:
@@ -80,7 +80,7 @@ def run(
         stop = stop_on_signals()
         scheduler = platform.feed_scheduler(report=lambda line: console.info(shown(line)))
         with exposing_metrics(platform.settings.raw, metrics_port) as where:
-            _seed_feed_metrics(platform.feeds(), FeedStateStore(platform.settings.state_dir))
+            _seed_feed_metrics(platform.feed_states())
             console.info(
                 f"running {len(scheduler.slots)} feed(s), {len(scheduler.job_slots)} job(s) and "
                 f"watching {platform.settings.input_dir}{where}; stop with Ctrl-C or SIGTERM"
@@ -114,12 +114,11 @@ def status(
         write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
 
 
-def _seed_feed_metrics(feeds: Sequence[FeedConfig], states: Any) -> None:
+def _seed_feed_metrics(states: Sequence[tuple[FeedConfig, FeedState]]) -> None:
     """Each feed's last success from its saved state, so the lag gauge starts right."""
     from tradelake.ops import metrics
 
-    for feed in feeds:
-        state = states.load(feed.name)
+    for feed, state in states:
         metrics.observe_feed_state(feed.name, state.last_success_ts, state.consecutive_failures)
 
 

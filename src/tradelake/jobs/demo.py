@@ -4,7 +4,8 @@ Generates ATAS exports the way traders produce them (an English and a French wor
 cells, a corrected re-export, the same file dropped twice, and a CSV someone renamed to
 ``.xlsx``), ingests them through the real pipeline and summarises what the feature store now
 serves. Deterministic: the same seed gives the same files, so running it twice shows that
-re-ingesting changes nothing.
+re-ingesting changes nothing. :meth:`tradelake.platform.Platform.demo` runs it; what it tells
+the user is :mod:`tradelake.jobs.demo_story`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from tradelake.config import CONFIG_FILE, write_default_config
-from tradelake.console import Console, shown
-from tradelake.jobs.demo_story import collect_story, print_story
-from tradelake.platform import Platform
 from tradelake.sources import atas_samples
 
 DEMO_TIMEZONE = "Europe/Paris"
@@ -39,28 +37,15 @@ DEMO_FILES = (
     DemoFile("journal-fr.xlsx", 11, "fr", ("PARIS-2201",)),
     DemoFile("journal-en-corrected.xlsx", 7, "en", ("SIM-1042", "APEX-88731"), "price"),
 )
+EXTRA_FILES = 2  # the re-dropped copy and the renamed CSV
+# What Platform.demo's progress callback hears: each export written, then each file ingested.
+DEMO_STEPS = 2 * len(DEMO_FILES) + EXTRA_FILES
 
 
-def run_demo(platform: Platform, *, fills: int, console: Console) -> dict[str, Any]:
-    """Write the demo exports into ``input/``, ingest them, tell the story
-    (:mod:`tradelake.jobs.demo_story`) and return it for ``--json``."""
-    home = platform.settings.home
+def configure_home(home: Path) -> None:
+    """A demo home without ``tradelake.toml`` gets the default one, in the demo's zone."""
     if not (home / CONFIG_FILE).exists():
         write_default_config(home, timezone=DEMO_TIMEZONE)
-    inbox = platform.settings.input_dir
-    with console.progress(len(DEMO_FILES), "generating ATAS exports") as bar:
-        paths = write_demo_files(inbox, fills=fills, progress=bar, stages=bar.stage)
-    console.info(
-        f"generated {len(paths)} files in {shown(inbox)}: {len(DEMO_FILES)} ATAS exports of "
-        f"{fills:,} fills (English, French, and a corrected re-export of the English one), "
-        "a second copy of the English export and a CSV file renamed to .xlsx"
-    )
-    with console.progress(len(paths), "ingesting") as bar:
-        report = platform.ingest(paths, tz=DEMO_TIMEZONE, progress=bar, stages=bar.stage)
-    story = collect_story(platform, [result.to_dict() for result in report.files])
-    if not console.json_mode:
-        print_story(console, story)
-    return story.to_json()
 
 
 def write_demo_files(

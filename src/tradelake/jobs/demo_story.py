@@ -1,6 +1,7 @@
 """What ``tradelake demo`` tells a new user after its ingest: what went in, what the checks
-caught in the problems planted in the demo data (and why), the totals, the open positions and
-the commands to try next.
+caught in the problems planted in the demo data (and why), the totals and the open positions.
+The figures are collected here (:meth:`Platform.demo <tradelake.platform.Platform.demo>`
+returns them); :mod:`tradelake.cli.demo` prints them with the commands to try next.
 
 Every figure comes from the same served tables the other commands read, so the story agrees
 with them: the net total is the ``total`` row of ``pnl daily --by day``, the sum of
@@ -15,20 +16,20 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tradelake.analytics.totals import TOTAL_KEY
 from tradelake.columns import json_row
-from tradelake.console import Console, rows_table, shown
-from tradelake.platform import Platform
+
+if TYPE_CHECKING:
+    from tradelake.platform import Platform
 
 # The problems the demo plants, by file name: each is expected, and said to be planted.
 DUPLICATE_OF = {"journal-en (1).xlsx": "journal-en.xlsx"}
 BROKEN = "journal-export.xlsx"
 CORRECTED = {"journal-en-corrected.xlsx": "journal-en.xlsx"}
-POSITION_COLUMNS = ("account", "symbol", "qty", "avg_price", "mark_price", "open_pnl", "held")
 
 
 @dataclass(frozen=True)
@@ -129,66 +130,3 @@ def _quarantine_rules(platform: Platform) -> Counter[str]:
     for text in frame["quarantined_by_rule"].to_list():
         counts.update(json.loads(text))
     return counts
-
-
-def print_story(console: Console, story: DemoStory) -> None:
-    """The summary for people: one section per question a new user has."""
-    for error in story.unexpected:
-        console.error(error)
-    files = [
-        {"file": Path(f["path"]).name, "status": f["status"], "rows": f["rows"],
-         "quarantined": f["quarantined"]}
-        for f in story.files
-    ]  # fmt: skip
-    console.frame(rows_table(files), title="What was ingested")
-    console.info("\nWhat the checks caught (problems planted in the demo data to show them):")
-    for check in story.checks:
-        console.info(f"  - {shown(check.subject)}: {shown(check.caught)}")
-    console.info(f"Reconciliation: {_reconciliation_text(story.reconciliation)}.\n")
-    console.frame(story.by_session, title="P&L by session (realised, after commissions)")
-    for total in story.totals():
-        won = story.round_trips["won"] / max(story.round_trips["closed"], 1)
-        console.info(
-            f"Net total: {total['net_pnl']:,.2f} {total['currency']} "
-            f"(gross {total['gross_pnl']:,.2f}, commission {total['commission']:,.2f}) over "
-            f"{total['sessions']} sessions; {story.round_trips['closed']:,} round trips "
-            f"closed, {won:.0%} won. The same total as `tradelake pnl daily`."
-        )
-    _print_positions(console, story)
-    home = shown(story.home)
-    console.info(
-        "\nTry next:\n"
-        f"  tradelake positions --home {home}\n"
-        f"  tradelake pnl daily --by account --home {home}\n"
-        f"  tradelake reconcile --all --home {home}\n"
-        f"  tradelake quality --rejected --home {home}\n"
-        f"  tradelake stats --by hour --home {home}\n"
-        f'  tradelake sql "SELECT * FROM round_trips LIMIT 5" --home {home}'
-    )
-
-
-def _print_positions(console: Console, story: DemoStory) -> None:
-    if story.positions.is_empty():
-        console.info("\nNo open positions: every account is flat.")
-        return
-    unrealised = story.positions.group_by("currency").agg(pl.col("open_pnl").sum()).sort("currency")
-    text = ", ".join(f"{pnl:,.2f} {currency}" for currency, pnl in unrealised.iter_rows())
-    when = f"{story.as_of:%Y-%m-%d %H:%M} UTC" if story.as_of else "the last fill"
-    console.info(
-        f"\n{story.positions.height} positions are still open (not in the net total); marked at "
-        f"each contract's last fill as of {when}, open P&L {text}:"
-    )
-    console.frame(story.positions.select(POSITION_COLUMNS), title="Open positions")
-
-
-def _reconciliation_text(statuses: dict[str, int]) -> str:
-    matched, total = statuses.get("matched", 0), sum(statuses.values())
-    if matched == total:
-        return f"all {total:,} closed trades of the ATAS Journal sheet match our round trips"
-    others = ", ".join(
-        f"{status} {n}" for status, n in sorted(statuses.items()) if status != "matched"
-    )
-    return (
-        f"{matched:,} of {total:,} trades match the ATAS Journal sheet; {others} "
-        "(`tradelake reconcile` lists them)"
-    )

@@ -11,9 +11,13 @@ the others. Guarantees a caller may rely on:
   while we were down runs at once, once (its cursor then asks only for what it missed);
   otherwise it waits for its next cron fire.
 - Fetches run in parallel; staging is serialised (``pull.STAGING_LOCK``) so concurrent objects
-  never both claim version 1 of a key. Feature-store refreshes run after pulls or ingests that
-  staged rows, one at a time; watcher batches and refreshes hold the data home's write lock
-  (``writing``, :mod:`tradelake.write_lock`), so they also wait for other processes' writers.
+  never both claim version 1 of a key. Feature-store refreshes run after pulls that staged
+  rows, one at a time. A watcher batch is handed to ``WatchConfig.ingest``:
+  ``Platform.ingest``, the path of ``tradelake ingest`` and ``watch`` (its refresh, lineage
+  and warnings, such as an ATAS file read in the fallback time zone, included). Watcher
+  batches and refreshes hold the data home's write lock (``writing``,
+  :mod:`tradelake.write_lock`), so they also wait for other processes' writers; a batch the
+  lock or a busy store refused is handed out again after ``[watch] retry_s``.
 - A ``[[jobs]]`` entry (model training, :mod:`tradelake.jobs.scheduled`) runs on the pool at
   each cron fire, at most one run per job at a time; a failure is reported and the next fire
   tries again. Jobs are not caught up after downtime.
@@ -37,7 +41,7 @@ from typing import TypeVar
 from tradelake.errors import TradelakeError, TransientError
 from tradelake.jobs.feed_state import FeedStateStore
 from tradelake.jobs.feeds import FeedConfig
-from tradelake.jobs.ingest import FileResult, IngestEnv, ingest_paths
+from tradelake.jobs.ingest import FileResult, IngestEnv
 from tradelake.jobs.pull import (
     STAGING_LOCK,
     PullOptions,
@@ -46,8 +50,7 @@ from tradelake.jobs.pull import (
     pull_and_record,
 )
 from tradelake.jobs.scheduled import JobConfig
-from tradelake.jobs.watch import FolderWatcher
-from tradelake.ops import datasets
+from tradelake.jobs.watch import FolderWatcher, WatchTiming
 
 logger = logging.getLogger("tradelake.scheduler")
 
@@ -73,15 +76,18 @@ class _JobSlot:
     running: Future[None] | None = field(default=None)
 
 
+IngestFiles = Callable[[list[Path]], Sequence[FileResult]]
+
+
 @dataclass(frozen=True)
 class WatchConfig:
-    """The folder the scheduler also watches, and how ATAS files in it are ingested."""
+    """The folder the scheduler also watches, what ingests a batch of its files
+    (:meth:`Platform.ingest <tradelake.platform.Platform.ingest>`, which also refreshes the
+    store) and the watcher's timing."""
 
     folder: Path
-    timezone: str
-    settle_s: float = 1.0
-    give_up_s: float = 120.0
-    retry_s: float = 5.0
+    ingest: IngestFiles
+    timing: WatchTiming = field(default_factory=WatchTiming)
 
 
 class FeedScheduler:
@@ -129,8 +135,8 @@ class FeedScheduler:
         """Loop until ``stop`` is set, then let in-flight work finish (see module docstring)."""
         watcher = None
         if self.watch:
-            watch = self.watch
-            watcher = FolderWatcher(watch.folder, watch.settle_s, watch.give_up_s, self.report)
+            folder, timing = self.watch.folder, self.watch.timing
+            watcher = FolderWatcher(folder, timing.settle_s, timing.give_up_s, self.report)
         try:
             while not stop.is_set():
                 now = self.options.now()
@@ -246,23 +252,21 @@ class FeedScheduler:
     def _ingest(self, watcher: FolderWatcher, batch: list[Path]) -> None:
         assert self.watch is not None
         try:
-            # Not the refresh inside the write lock: a pull's refresh takes _refresh_lock first.
+            # The write lock first, as a pull's refresh takes it: then no pull stages beside us.
             with self._writing(), STAGING_LOCK:
-                inputs = [datasets.dropped_file(path) for path in batch]
-                with self.env.ops.run("ingest", inputs=inputs) as run:
-                    results: list[FileResult] = ingest_paths(
-                        self.env, batch, timezone=self.watch.timezone
-                    )
-                    datasets.record_files(run, self.env.landing.url, self.env.staging.root, results)
-        except TransientError as exc:  # the write lock's timeout, too
-            watcher.retry_later(batch, self.watch.retry_s)
+                results = self.watch.ingest(batch)
+        except TransientError as exc:  # the write lock's timeout, a busy store's refresh
+            watcher.retry_later(batch, self.watch.timing.retry_s)
             self.report(f"ingest of {len(batch)} file(s) postponed ({exc}); trying again soon")
+            return
+        except TradelakeError as exc:
+            self.report(f"ingest of {len(batch)} file(s) failed ({exc}); retried when they change")
             return
         for result in results:
             detail = f" ({result.error})" if result.error else ""
             self.report(f"ingest {result.path}: {result.status}, {result.rows} rows{detail}")
-        if any(result.status == "ingested" for result in results):
-            self.refresh()
+            for warning in result.warnings:
+                self.report(f"warning: {warning}")
 
     def _schedule(self, feed: FeedConfig, now: datetime) -> _Slot:
         """The first run: at once for a feed never pulled or whose saved next run passed while
