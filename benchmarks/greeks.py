@@ -15,8 +15,9 @@ price by more than four ulps of what rounding touched (the price, and for in-the
 options also S and K, which parity subtracts), and the price is above 1e-250·S. The rest
 (deep in or out of the money a few days from expiry) is counted but has no meaningful 1e-8
 target. Both sides run single-threaded (the baseline is a serial numba loop). Each is timed
-``--repeat`` times, ours and the baseline alternately so that both see the same machine load,
-and the best run of each is kept, after a warm-up call on 1,000 options (the baseline
+``--repeat`` times, ours and the baseline alternately so that both see the same machine load;
+the best run of each is reported, and the median over rounds of each round's CPU-time ratio
+(the steadier figure on a shared machine), after a warm-up call on 1,000 options (the baseline
 JIT-compiles with numba on its first call; our inverse table is built on first use).
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 import warnings
 from collections.abc import Callable
@@ -48,7 +50,9 @@ def timed(fn: Callable[[], Any], times: list[float]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="number of options")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs each, best is kept")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="rounds: best run and median ratio are reported"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -169,6 +173,21 @@ def main() -> None:
         f"{cpu['base_iv_arrays'] / cpu['iv_arrays']:.1f}x, greeks "
         f"{cpu['base_greeks'] / cpu['greeks']:.1f}x (ours {cpu['iv'] * 1e3:.0f} / "
         f"{cpu['iv_arrays'] * 1e3:.0f} ms)"
+    )
+    # The median over rounds of each round's ratio: a round times both sides back to back, so
+    # a burst of load elsewhere moves both; the best runs above may come from different rounds.
+    rounds = {k: CPU_TIMES[id(v)] for k, v in times.items() if v}
+
+    def per_round(base: str, ours: str) -> float:
+        return statistics.median(b / o for b, o in zip(rounds[base], rounds[ours], strict=True))
+
+    print(
+        f"CPU-time speed-ups, median of {args.repeat} rounds: IV "
+        f"{per_round('base_iv', 'iv'):.1f}x, IV with r and q arrays "
+        f"{per_round('base_iv_arrays', 'iv_arrays'):.1f}x, greeks "
+        f"{per_round('base_greeks', 'greeks'):.1f}x (ours, median: "
+        f"{statistics.median(rounds['iv']) * 1e3:.0f} / "
+        f"{statistics.median(rounds['iv_arrays']) * 1e3:.0f} ms)"
     )
 
 
