@@ -43,7 +43,6 @@ from tradelake.ops.lineage import (
 from tradelake.ops.observer import Observer
 from tradelake.sources import screens
 from tradelake.staging import StagingWriter
-from tradelake.staging.validate import preload_contracts
 from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
@@ -211,8 +210,6 @@ class Platform:
         stages: ingest_job.Stages | None,
         run: RunHandle,
     ) -> IngestReport:
-        if files:
-            preload_contracts()  # pandera loads beside the first parse, not before it
         # Processed markers are written when this block ends, after the refresh that serves
         # the files has been published (none if it fails: the next ingest stages them again).
         with self.staging.writing_behind():

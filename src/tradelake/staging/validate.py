@@ -15,13 +15,12 @@ objects only, so they must be settled here): an exact repeat of an earlier row i
 different content, *every* row of that id is quarantined: nothing says which one ATAS meant, and
 a corrected export arriving as a later file becomes a new version instead.
 
-Finally the passing frame must satisfy the table's pandera schema (:mod:`staging.schemas`); a
+Finally the passing frame must satisfy the table's contract (:mod:`staging.schemas`); a
 failure there is a bug in a parser or a rule, so it raises :class:`ValidationError`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
@@ -31,6 +30,7 @@ import polars as pl
 from tradelake.errors import ValidationError
 from tradelake.instruments import InstrumentTable
 from tradelake.staging.quarantine import Quarantine
+from tradelake.staging.schemas import contract_problems
 from tradelake.tables import ATAS_JOURNAL, TRADES_RAW, TableSpec
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -84,37 +84,15 @@ def validate_frame(
 
 
 def check_contract(spec: TableSpec, frame: pl.DataFrame) -> None:
-    """Run the pandera schema; its message, on one line, goes into the ``ValidationError``.
-
-    pandera (and the pandas it imports) is loaded on the first check, not with this module:
-    about 0.6 s that commands which never stage rows should not pay (:func:`preload_contracts`
-    starts it early, beside the parse, for those that do).
-    """
-    import pandera.errors
-
-    from tradelake.staging.schemas import schema_for
-
-    try:
-        schema_for(spec).validate(frame)
-    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as exc:
-        message = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    """Check the table contract (:mod:`staging.schemas`); what breaks it, on one line, goes
+    into the ``ValidationError``."""
+    problems = contract_problems(spec, frame)
+    if problems:
         raise ValidationError(
-            f"{spec.name} rows that passed validation break the table contract ({message}); "
-            "this is a bug in the parser or the rules: report it with the input file"
-        ) from exc
-
-
-def preload_contracts() -> threading.Thread:
-    """Import pandera and build the contracts in a background thread, started beside a parse
-    (its Excel read runs in Rust without the GIL), so the first :func:`check_contract` does
-    not wait for the import. The returned thread is a daemon; joining it is optional."""
-
-    def load() -> None:
-        from tradelake.staging import schemas  # noqa: F401  (imports pandera, builds SCHEMAS)
-
-    thread = threading.Thread(target=load, name="tradelake-preload-contracts", daemon=True)
-    thread.start()
-    return thread
+            f"{spec.name} rows that passed validation break the table contract "
+            f"({'; '.join(problems)}); this is a bug in the parser or the rules: report it "
+            "with the input file"
+        )
 
 
 def trade_rules(latest: datetime) -> list[Rule]:
