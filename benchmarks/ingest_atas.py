@@ -45,6 +45,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -224,10 +225,15 @@ def run_processes(args: argparse.Namespace, path: Path, scratch: Path) -> dict[s
         for name in names[shift:] + names[:shift]:
             times[name].append(timed_process(commands[name](), env))
     best = {name: min(values) for name, values in times.items()}
+    # Each round runs every contender back to back: the median of the rounds' own ratios is
+    # steadier than best against best when other jobs load the machine in bursts.
+    ratios = [i / b for i, b in zip(times["ingest"], times["bare_read"], strict=True)]
     return {
         "times_s": times,
         "best_s": best,
+        "median_s": {name: statistics.median(values) for name, values in times.items()},
         "ingest_vs_bare_read": best["ingest"] / best["bare_read"],
+        "ingest_vs_bare_read_median_of_rounds": statistics.median(ratios),
         "targets": {"ingest_vs_bare_read_at_most": TARGET_VS_BARE, "help_s_at_most": TARGET_HELP_S},
     }
 
@@ -385,16 +391,19 @@ def report_processes(processes: dict[str, Any], console: Console) -> None:
         "python": "python -c pass (information)",
     }
     table = Table(title="whole processes")
-    for column in ("process", "best (s)", "runs (s)"):
+    median = processes["median_s"]
+    for column in ("process", "best (s)", "median (s)", "runs (s)"):
         table.add_column(column, justify="left" if column == "process" else "right")
     for name, label in labels.items():
-        table.add_row(label, f"{best[name]:.3f}", " ".join(f"{t:.3f}" for t in times[name]))
+        runs = " ".join(f"{t:.3f}" for t in times[name])
+        table.add_row(label, f"{best[name]:.3f}", f"{median[name]:.3f}", runs)
     console.print(table)
     ratio = processes["ingest_vs_bare_read"]
     verdict = "meets" if ratio <= TARGET_VS_BARE else "misses"
     console.print(
-        f"process ingest / process bare read: {ratio:.2f}x ({verdict} the target <= "
-        f"{TARGET_VS_BARE}x)"
+        f"process ingest / process bare read: {ratio:.2f}x best against best, "
+        f"{processes['ingest_vs_bare_read_median_of_rounds']:.2f}x median of the rounds' "
+        f"ratios ({verdict} the target <= {TARGET_VS_BARE}x)"
     )
     verdict = "meets" if best["help"] <= TARGET_HELP_S else "misses"
     help_s = best["help"]

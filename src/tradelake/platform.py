@@ -25,7 +25,6 @@ from tradelake.analytics import totals as totals_math
 from tradelake.config import Settings, load_settings, validate_timezone
 from tradelake.errors import FeatureStoreError, QueryOptionError
 from tradelake.features import FeatureStore, RefreshResult
-from tradelake.features.analyst import analyst_page, analyst_query
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs import ingest as ingest_job
 from tradelake.jobs import replay as replay_job
@@ -580,10 +579,14 @@ class Platform:
 
     def sql(self, query: str) -> pl.DataFrame:
         """An analyst's query: one read-only statement in the sandbox (features/analyst.py)."""
+        from tradelake.features.analyst import analyst_query
+
         return analyst_query(self.features, query)
 
     def sql_page(self, query: str, *, limit: int) -> tuple[pl.DataFrame, int]:
         """The first ``limit`` rows of an analyst's query and its full row count."""
+        from tradelake.features.analyst import analyst_page
+
         return analyst_page(self.features, query, limit=limit)
 
     # -- chart vision (issue 4) -------------------------------------------------------------

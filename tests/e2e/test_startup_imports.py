@@ -1,9 +1,10 @@
 """Start-up: what a command imports, checked in a fresh interpreter (deterministic, not timed).
 
 ``tradelake --help`` must stay cheap (target 0.3 s), so it may not import the data stack; the
-facade, which every data command opens, may not import what only some commands need (pandera
-loads beside an ingest's parse, scipy when an option chain is priced, torch and mlflow for
-chart vision, fastapi and httpx for serving and pulling).
+facade, which every data command opens, may not import what only some commands need (DuckDB
+with the first feature-store connection, which an ingest opens on a thread beside its parse;
+scipy when an option chain is priced, torch and mlflow for chart vision, fastapi and httpx for
+serving and pulling). The staged tables' contracts need neither pandera nor pandas.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ PLATFORM = "import tradelake.platform\nimport tradelake.cli.desk\n"
 NEVER_FOR_HELP = ("torch", "pandera", "mlflow", "polars", "duckdb", "scipy", "pandas", "numpy")
 NEVER_FOR_PLATFORM = (
     "torch", "pandera", "pandas", "mlflow", "scipy", "fastapi", "uvicorn", "httpx", "fsspec",
-    "vaderSentiment", "PIL",
+    "vaderSentiment", "PIL", "duckdb",
 )  # fmt: skip
 
 
@@ -69,3 +70,22 @@ def test_pricing_a_chain_still_imports_scipy_on_first_use() -> None:
         "assert frame.frames['options_raw']['iv'].drop_nulls().len() > 100\n"
     )
     assert "scipy" in imported_after(code)
+
+
+def test_an_ingest_loads_duckdb_for_its_refresh_and_never_pandas() -> None:
+    """DuckDB is lazy, not gone: the refresh after an ingest loads it (on the thread that
+    opens the connection ahead); the contract check needs no pandas."""
+    code = (
+        "import sys, tempfile, pathlib\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from fixtures.atas import export\n"
+        "from tradelake.platform import Platform\n"
+        "home = pathlib.Path(tempfile.mkdtemp())\n"
+        "(home / 'a.xlsx').write_bytes(export(fills=50, seed=5)[0])\n"
+        "assert 'duckdb' not in sys.modules\n"
+        "report = Platform.open(home).ingest([home / 'a.xlsx'], tz='UTC')\n"
+        "assert report.ok and 'trades' in report.refresh.rebuilt, report\n"
+    )
+    loaded = imported_after(code)
+    assert "duckdb" in loaded
+    assert not loaded & {"pandas", "pandera"}

@@ -14,14 +14,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import polars as pl
 
 from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
 from tradelake.instruments import InstrumentTable
 from tradelake.tables import TABLES
+
+if TYPE_CHECKING:
+    import duckdb
 
 StagedReader = Callable[[str, Sequence[str]], pl.DataFrame | None]
 """(table, columns) -> ``main.<latest>`` rows read from staging, or None to read them in SQL."""

@@ -21,9 +21,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import duckdb
 import polars as pl
 
 from tradelake.errors import FeatureStoreError
@@ -31,7 +30,10 @@ from tradelake.features.definitions import BuildContext, feature
 from tradelake.features.option_chain import chain_features
 from tradelake.features.store import FeatureStore
 
-Source = duckdb.DuckDBPyConnection | FeatureStore
+if TYPE_CHECKING:
+    import duckdb
+
+    Source = duckdb.DuckDBPyConnection | FeatureStore
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

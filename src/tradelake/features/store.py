@@ -28,15 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import duckdb
 import polars as pl
 
 from tradelake import atomic_files
 from tradelake.errors import FeatureStoreError
 from tradelake.features import catalog
-from tradelake.features.analyst import check_read_only
 from tradelake.features.catalog import Catalog, Relation
 from tradelake.features.definitions import DEFINITIONS, BuildContext, build_order
 from tradelake.instruments import InstrumentTable
@@ -44,6 +42,9 @@ from tradelake.ops import metrics
 from tradelake.staging import StagingWriter
 from tradelake.staging.recent import PENDING, current_stamp, file_stamp
 from tradelake.tables import TABLES, TableSpec
+
+if TYPE_CHECKING:  # DuckDB loads with the first connection (catalog.connect)
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class FeatureStore:
                 f"no feature store at {self.catalog_path} yet; run `tradelake ingest` or "
                 "`tradelake demo`."
             )
+        import duckdb
+
         try:
             return catalog.connect(published)
         except duckdb.Error as exc:
@@ -217,6 +220,10 @@ class FeatureStore:
         private and in memory, so a write could change nothing shared anyway). Analysts' SQL
         goes through the sandbox of :mod:`tradelake.features.analyst`.
         """
+        import duckdb
+
+        from tradelake.features.analyst import check_read_only
+
         check_read_only(sql)
         con = self.connect(read_only=True)
         try:
