@@ -123,6 +123,15 @@ def stop_on_signals() -> threading.Event:
 def open_platform(home: Path | None) -> Platform:
     """The data home's :class:`~tradelake.platform.Platform`, imported on first use, so that
     ``--help`` and argument errors answer without loading polars, DuckDB and the rest."""
-    from tradelake.platform import Platform
+    import gc
 
+    # Importing the data stack creates a few hundred thousand long-lived objects, and the
+    # collector would walk them again and again while they pile up: collect nothing during
+    # the import, then freeze what it made (later collections skip it).
+    gc.disable()
+    try:
+        from tradelake.platform import Platform
+    finally:
+        gc.freeze()
+        gc.enable()
     return Platform.open(home)
