@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from tradelake.ml.signal_serving import SignalScorer
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
+    from tradelake.staging.mirror import StagingMirror
     from tradelake.stream import lineage
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
@@ -111,7 +112,19 @@ class Platform:
     def staging(self) -> StagingWriter:
         """Staging through the configured path: after a replay, a link to the generation the
         store publishes (:mod:`tradelake.jobs.replay`), so a long-running writer follows it."""
-        return StagingWriter(self.settings.staging_url)
+        return StagingWriter(self.settings.staging_dir)
+
+    @cached_property
+    def staging_mirror(self) -> StagingMirror | None:
+        """The object store that staging is synced with (``[staging] url = "s3://..."``), or
+        None for local staging. Pulled and pushed by :meth:`writing`."""
+        if not self.settings.staging_remote:
+            return None
+        from tradelake.staging.mirror import StagingMirror
+
+        return StagingMirror(
+            self.settings.staging_url, self.settings.s3_options, self.settings.staging_dir
+        )
 
     @cached_property
     def write_lock(self) -> WriteLock:
@@ -126,10 +139,17 @@ class Platform:
     def writing(self) -> Iterator[None]:
         """Hold the write lock; within it, staging links to the generation the store publishes
         (a replay killed after publishing but before re-linking ``staging`` is finished here:
-        the published catalog is the one switch)."""
+        the published catalog is the one switch). With staging on an object store, the working
+        copy is pulled from it first and what the command staged is pushed to it last
+        (:mod:`tradelake.staging.mirror`)."""
         with self.write_lock.held():
-            replay_job.follow_published_staging(Path(self.settings.staging_url), self.features)
+            replay_job.follow_published_staging(self.settings.staging_dir, self.features)
+            mirror = self.staging_mirror
+            if mirror is not None:
+                mirror.pull()
             yield
+            if mirror is not None:  # only a command that finished: see staging.mirror
+                mirror.push(before_markers=partial(crash_point, "mirror_before_markers"))
 
     @cached_property
     def features(self) -> FeatureStore:
@@ -324,10 +344,12 @@ class Platform:
                 result = replay_job.replay(
                     self.ingest_env,
                     self.features,
-                    Path(self.settings.staging_url),
+                    self.settings.staging_dir,
                     progress=progress,
                     verified=verified,
                 )
+                if self.staging_mirror is not None:  # the bucket becomes the new generation
+                    self.staging_mirror.push(exact=True)
                 datasets.record_files(
                     run, self.settings.landing_url, self.settings.staging_url, result.results
                 )

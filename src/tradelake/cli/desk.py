@@ -64,7 +64,19 @@ InstrumentOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, demo, ingest, watch, replay, positions, stats, reconcile, quality, sql):
+    for function in (
+        init,
+        demo,
+        ingest,
+        watch,
+        refresh,
+        replay,
+        positions,
+        stats,
+        reconcile,
+        quality,
+        sql,
+    ):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -249,6 +261,28 @@ def replay(
             console.info(f"replayed {result.objects} landing objects")
             for note in result.notes:
                 console.info(f"note: {note}")
+
+
+def refresh(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Refresh the feature store from staging (what ingest does last).
+
+    With staging on S3 this first pulls what other homes staged there, so a home that only
+    reads the bucket (an analytics host) gets the desk's tables with `refresh`.
+    """
+    with command(json) as console:
+        result = open_platform(home).refresh()
+        payload = {
+            "files_loaded": result.files_loaded,
+            "files_removed": result.files_removed,
+            "rebuilt": list(result.rebuilt),
+        }
+        if json:
+            console.emit_json(payload)
+        else:
+            console.info(
+                f"loaded {result.files_loaded} staged files, removed {result.files_removed}; "
+                f"rebuilt {len(result.rebuilt)} tables"
+            )
 
 
 @pnl_app.command("daily")
