@@ -40,9 +40,7 @@ def test_average_loss_is_one_r_when_nothing_is_configured() -> None:
 
 
 def test_the_most_specific_configured_amount_wins() -> None:
-    settings = risk_settings(
-        {"risk_per_trade": {"default": 100, "B": 40, "NQ": 25, "A:MES": 12.5}}
-    )
+    settings = risk_settings({"risk_per_trade": {"default": 100, "B": 40, "NQ": 25, "A:MES": 12.5}})
     assert risks(settings) == {
         ("A", "MES"): (12.5, CONFIGURED),
         ("A", "NQ"): (25.0, CONFIGURED),
