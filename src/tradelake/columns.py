@@ -34,6 +34,7 @@ MONEY_COLUMNS = frozenset(
         "max_drawdown",
         "net_total",
         "open_pnl",
+        "risk",  # money per 1R (tradelake.analytics.risk)
     }
 )
 MONEY_DECIMALS = 2  # USD and EUR cents; a currency with another minor unit needs a map here

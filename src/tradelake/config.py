@@ -94,6 +94,11 @@ tracking_uri = ""
 # poll_s = 1.0              # how often serve checks signal_ensemble@champion for a move
 # underlyings = { MES = "SPX", NQ = "NDX" }   # option chain per root (default: the root)
 
+# The desk's R multiples (P&L / risk): money per 1R per trade, in the instrument's currency.
+# Unset: 1R is the account's average loss on the instrument's root (tradelake.analytics.risk).
+# [desk]
+# risk_per_trade = 100      # or a table: [desk.risk_per_trade] default = 100, "SIM-1042:MES" = 20
+
 # Which instrument each stream device shows (its chart signals join that root's trades).
 # [[screens]]
 # device = "desk1"

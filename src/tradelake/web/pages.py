@@ -1,8 +1,12 @@
 """The desk's pages, rendered on the server with Jinja (no build step, no CDN).
 
 *Today* (KPI strip, live alerts, latest signal per screen), *P&L* (calendar, equity curve
-with drawdown, daily table with totals, filters), *Journal* (statistics by instrument, hour
-and weekday; round trips) and *Data* (feeds, data quality, reconciliation differences). Each
+with drawdown, daily table with totals, filters, $ / R), *Journal* (statistics by instrument,
+hour and weekday; round trips in $ or R, each linking to its *trade* page: fills, chart frame,
+option chain and news at entry, ensemble probability), *Setups* (a screenshot's pattern and
+similar past frames with outcomes), *Models* (champions, versions, drift) and *Data* (feeds,
+data quality, reconciliation differences). The $ / R toggle is a query parameter
+(``?unit=r``), so it works without JavaScript. Each
 page reads the same :class:`~tradelake.platform.Platform` methods as the JSON API and the CLI,
 typed by :func:`tradelake.columns.json_row`, so a number on a page is the number ``--json``
 prints. Pages need the viewer token in the login cookie; without it they redirect to
@@ -16,20 +20,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import polars as pl
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from tradelake.analytics.risk import Unit
 from tradelake.columns import is_money, json_row
 from tradelake.errors import TradelakeError
+from tradelake.features.entry_features import CHAIN_COLUMNS
 from tradelake.platform import Platform
 from tradelake.stream.auth import Role, allowed
 from tradelake.stream.settings import StreamSettings
 from tradelake.web import charts
 from tradelake.web.access import COOKIE, is_viewer
+from tradelake.web.api import entry_document
+from tradelake.web.setups import SIMILAR_K, picked_image, read_upload, setup_report
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 RECENT_ALERTS = 20
@@ -37,6 +45,8 @@ ALERT_WINDOW = timedelta(days=7)
 ROUND_TRIPS_SHOWN = 200
 COOKIE_MAX_AGE_S = 12 * 3600  # one trading day; log in again tomorrow
 JOURNAL_DIMENSIONS = ("instrument", "hour", "weekday")
+UNITS = ("money", "r")
+TOTALLED = ("gross_pnl", "commission", "net_pnl", "fills", "round_trips")
 KPI_COLUMNS = ("net_total", "win_rate", "profit_factor", "avg_win", "avg_loss", "max_drawdown")
 
 
@@ -130,7 +140,9 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
         instrument: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        unit: str = "money",
     ) -> Response:
+        chosen = _unit(unit)
         filters = {
             "account": account or "",
             "instrument": instrument or "",
@@ -148,13 +160,13 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
                     instrument=instrument or None,
                     date_from=start,
                     date_to=end,
+                    unit=chosen,
                 )
             )
-        per_day = [(date.fromisoformat(str(r["session_date"])), r["net_pnl"]) for r in daily.rows]
-        totals = {
-            key: round(sum(r[key] or 0 for r in daily.rows), 2)
-            for key in ("gross_pnl", "commission", "net_pnl", "fills", "round_trips")
-        }
+        net = "net_r" if chosen == "r" else "net_pnl"
+        per_day = [(date.fromisoformat(str(r["session_date"])), r[net]) for r in daily.rows]
+        summed = TOTALLED + (("gross_r", "net_r") if chosen == "r" else ())
+        totals = {key: round(sum(r[key] or 0 for r in daily.rows), 2) for key in summed}
         points = charts.equity_curve(per_day)
         return render(
             request,
@@ -162,19 +174,88 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             daily=daily,
             totals=totals,
             filters=filters,
+            unit=chosen,
+            net=net,
+            toggle={u: _with_query(request, unit=u) for u in UNITS},
             months=charts.calendar(per_day),
             equity_svg=charts.equity_svg(points),
             max_drawdown=min((p.drawdown for p in points), default=0.0),
         )
 
     @router.get("/journal", response_class=HTMLResponse)
-    def journal(request: Request) -> Response:
+    def journal(request: Request, unit: str = "money") -> Response:
+        chosen = _unit(unit)
         breakdowns = {
             dim: section(lambda dim=dim: platform.statistics(dim))  # type: ignore[misc]
             for dim in JOURNAL_DIMENSIONS
         }
-        trips = section(lambda: platform.round_trips(limit=ROUND_TRIPS_SHOWN))
-        return render(request, "journal.html", breakdowns=breakdowns, trips=trips)
+        trips = section(lambda: platform.round_trips(limit=ROUND_TRIPS_SHOWN, unit=chosen))
+        return render(
+            request,
+            "journal.html",
+            breakdowns=breakdowns,
+            trips=trips,
+            unit=chosen,
+            toggle={u: _with_query(request, unit=u) for u in UNITS},
+        )
+
+    @router.get("/trades/{round_trip_id}", response_class=HTMLResponse)
+    def trade(request: Request, round_trip_id: str) -> Response:
+        try:
+            view, score = platform.entry_view(round_trip_id)
+        except TradelakeError as exc:
+            return render(request, "trade.html", status=404, error=str(exc), doc=None)
+        doc = entry_document(view, score)
+        entry = doc["entry_features"]
+        chain = {c: entry.get(c) for c in (*CHAIN_COLUMNS, "chain_age_s")}
+        return render(request, "trade.html", error=None, doc=doc, chain=chain)
+
+    @router.get("/models", response_class=HTMLResponse)
+    def models(request: Request) -> Response:
+        return render(
+            request,
+            "models.html",
+            champions=section(lambda: [c.to_dict() for c in platform.model_champions()]),
+            versions=section(lambda: [_version_row(v.to_dict()) for v in platform.models()]),
+            drift=section(platform.model_drift),
+        )
+
+    @router.get("/setups", response_class=HTMLResponse)
+    async def setups(
+        request: Request, alert: str | None = None, frame: str | None = None, k: int = SIMILAR_K
+    ) -> Response:
+        report, error = None, None
+        if alert or frame:
+            try:
+                data = picked_image(platform, alert=alert, frame=frame)
+                report = await setup_report(platform, data, alert or frame or "", _k(k))
+            except HTTPException as exc:
+                error = str(exc.detail)
+        return _setups_page(request, report, error)
+
+    @router.post("/setups", response_class=HTMLResponse)
+    async def setups_upload(request: Request) -> Response:
+        if not is_viewer(settings, request):
+            return render(request, "setups.html")  # the login redirect
+        try:
+            data, name = await read_upload(request, settings.max_frame_bytes)
+            report = await setup_report(platform, data, name, SIMILAR_K)
+        except HTTPException as exc:
+            return _setups_page(request, None, str(exc.detail), exc.status_code)
+        return _setups_page(request, report, None)
+
+    def _setups_page(
+        request: Request, report: dict[str, Any] | None, error: str | None, status: int = 200
+    ) -> Response:
+        alerts = _recent_alerts(platform)
+        return render(
+            request,
+            "setups.html",
+            status=status,
+            report=report,
+            error=error,
+            alerts=list(reversed(alerts.rows)),
+        )
 
     @router.get("/data", response_class=HTMLResponse)
     def data(request: Request) -> Response:
@@ -197,6 +278,34 @@ def _recent_alerts(platform: Platform) -> Section:
     except (TradelakeError, OSError) as exc:
         return Section([], str(exc))
     return Section([alert.to_dict() for alert in alerts[-RECENT_ALERTS:]])
+
+
+def _unit(text: str) -> Unit:
+    """The page's unit (anything but ``r`` shows money, so a bad link still renders)."""
+    return "r" if text == "r" else "money"
+
+
+def _k(k: int) -> int:
+    return min(max(k, 1), 50)
+
+
+def _with_query(request: Request, **changes: str) -> str:
+    """This page's URL with ``changes`` to its query (the $ / R toggle keeps the filters)."""
+    query = dict(request.query_params) | changes
+    return f"{request.url.path}?{urlencode(query)}"
+
+
+def _version_row(version: dict[str, Any]) -> dict[str, Any]:
+    """A registered version as the Models page lists it (metrics as one text cell)."""
+    metrics = ", ".join(f"{k}={m:.4g}" for k, m in sorted(version["metrics"].items()))
+    created = datetime.fromtimestamp(version["created_ms"] / 1000, UTC)
+    return {
+        "name": version["name"],
+        "version": version["version"],
+        "aliases": ", ".join(version["aliases"]),
+        "created": created,
+        "metrics": metrics,
+    }
 
 
 def _day(text: str | None) -> date | None:
