@@ -25,7 +25,7 @@ The label is ``net_pnl > 0`` of the round trip (its outcome, known only at close
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -94,9 +94,21 @@ class EntryInputs:
     underlyings: Mapping[str, str] = field(default_factory=dict)
 
 
-def entry_features(inputs: EntryInputs, instruments: InstrumentTable) -> pl.DataFrame:
-    """One point-in-time feature row per round trip, sorted by entry time (see module doc)."""
+def entry_features(
+    inputs: EntryInputs,
+    instruments: InstrumentTable,
+    *,
+    only: Collection[str] | None = None,
+) -> pl.DataFrame:
+    """One point-in-time feature row per round trip, sorted by entry time (see module doc).
+
+    ``only`` keeps the rows of those round-trip ids (the trade page's one row). Every join is
+    a backward as-of per row, so a row is the same whichever other rows are computed; the
+    trader's history still reads every trip of ``inputs``.
+    """
     rows = entries(inputs.trips)
+    if only is not None:
+        rows = rows.filter(pl.col("round_trip_id").is_in(list(only)))
     rows = join_signals(rows, inputs.signals, inputs.devices)
     rows = join_chains(rows, inputs.chains, inputs.underlyings)
     rows = join_macro(rows, inputs.macro)

@@ -65,7 +65,7 @@ def entry_view(
         )
     trip = trips.row(0, named=True)
     inputs = load_entry_inputs(store, ensemble.devices, ensemble.underlyings)
-    rows = entry_features(inputs, instruments).filter(pl.col("round_trip_id") == round_trip_id)
+    rows = entry_features(inputs, instruments, only=[round_trip_id])
     return EntryView(
         trip=trip,
         features=rows.row(0, named=True),
