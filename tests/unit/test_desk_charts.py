@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tradelake.web.charts import calendar, equity_curve, equity_svg
-from tradelake.web.pages import cell
+from tradelake.web.rendering import cell
 from tradelake.web.thumbnail import thumbnail
 
 

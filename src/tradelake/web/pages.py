@@ -11,37 +11,31 @@ page reads the same :class:`~tradelake.platform.Platform` methods as the JSON AP
 typed by :func:`tradelake.columns.json_row`, so a number on a page is the number ``--json``
 prints. Pages need the viewer token in the login cookie; without it they redirect to
 ``/login``.
+
+This module holds the login and the desk's overview pages; the trade page
+(:mod:`~tradelake.web.trade_page`) and Setups (:mod:`~tradelake.web.setups_page`) are their
+own modules, and all of them draw through :mod:`tradelake.web.rendering`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, urlencode
 
-import polars as pl
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from tradelake.analytics.risk import Unit
-from tradelake.columns import is_money, json_row
-from tradelake.errors import TradelakeError
-from tradelake.features.entry_features import CHAIN_COLUMNS
 from tradelake.platform import Platform
 from tradelake.stream.auth import Role, allowed
 from tradelake.stream.settings import StreamSettings
 from tradelake.web import charts
-from tradelake.web.access import COOKIE, is_viewer
-from tradelake.web.api import entry_document
-from tradelake.web.setups import SIMILAR_K, picked_image, read_upload, setup_report
+from tradelake.web.access import COOKIE
+from tradelake.web.rendering import TEMPLATES, PageRenderer, Section, recent_alerts, section
+from tradelake.web.setups_page import setups_router
+from tradelake.web.trade_page import trade_router
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-RECENT_ALERTS = 20
-ALERT_WINDOW = timedelta(days=7)
 ROUND_TRIPS_SHOWN = 200
 COOKIE_MAX_AGE_S = 12 * 3600  # one trading day; log in again tomorrow
 JOURNAL_DIMENSIONS = ("instrument", "hour", "weekday")
@@ -50,52 +44,10 @@ TOTALLED = ("gross_pnl", "commission", "net_pnl", "fills", "round_trips")
 KPI_COLUMNS = ("net_total", "win_rate", "profit_factor", "avg_win", "avg_loss", "max_drawdown")
 
 
-@dataclass(frozen=True)
-class Section:
-    """Rows for one block of a page, or the reason there are none (said on the page)."""
-
-    rows: list[dict[str, Any]]
-    error: str | None = None
-
-
-def section(read: Callable[[], pl.DataFrame | list[dict[str, Any]]]) -> Section:
-    """Run a platform read; an expected failure (no store yet, no feeds) becomes its message."""
-    try:
-        result = read()
-    except TradelakeError as exc:
-        return Section([], str(exc))
-    if isinstance(result, pl.DataFrame):
-        return Section([json_row(row) for row in result.iter_rows(named=True)])
-    return Section([json_row(row) for row in result])
-
-
-def cell(name: str, value: Any) -> str:
-    """A value as a person reads it: money with cents and thousands, ratios to 3 places."""
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else str(value)
-    if isinstance(value, dict):  # counts by rule
-        return ", ".join(f"{key} {count}" for key, count in value.items()) or "—"
-    if isinstance(value, float):
-        if is_money(name):
-            return f"{value:,.2f}"
-        return f"{value:.1%}" if name == "win_rate" else f"{value:,.3f}"
-    return str(value)
-
-
-TEMPLATES.env.filters["cell"] = lambda value, name: cell(name, value)
-
-
 def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
+    """Every desk page (the trade page and Setups included), behind the login cookie."""
     router = APIRouter(include_in_schema=False)
-
-    def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        if not is_viewer(settings, request):
-            query = f"?{request.url.query}" if request.url.query else ""
-            target = quote(request.url.path + query)
-            return RedirectResponse(f"/login?next={target}", status_code=303)
-        return TEMPLATES.TemplateResponse(request, name, {"page": name, **context}, status)
+    render = PageRenderer(settings)
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> Response:
@@ -125,7 +77,7 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def today(request: Request) -> Response:
         kpis = section(lambda: platform.statistics("all"))
-        alerts = _recent_alerts(platform)
+        alerts = recent_alerts(platform)
         latest: dict[str, dict[str, Any]] = {}
         for alert in reversed(alerts.rows):  # newest first: the first seen per device wins
             latest.setdefault(alert["device"], alert)
@@ -199,17 +151,6 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             toggle={u: _with_query(request, unit=u) for u in UNITS},
         )
 
-    @router.get("/trades/{round_trip_id}", response_class=HTMLResponse)
-    def trade(request: Request, round_trip_id: str) -> Response:
-        try:
-            view, score = platform.entry_view(round_trip_id)
-        except TradelakeError as exc:
-            return render(request, "trade.html", status=404, error=str(exc), doc=None)
-        doc = entry_document(view, score)
-        entry = doc["entry_features"]
-        chain = {c: entry.get(c) for c in (*CHAIN_COLUMNS, "chain_age_s")}
-        return render(request, "trade.html", error=None, doc=doc, chain=chain)
-
     @router.get("/models", response_class=HTMLResponse)
     def models(request: Request) -> Response:
         return render(
@@ -218,43 +159,6 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             champions=section(lambda: [c.to_dict() for c in platform.model_champions()]),
             versions=section(lambda: [_version_row(v.to_dict()) for v in platform.models()]),
             drift=section(platform.model_drift),
-        )
-
-    @router.get("/setups", response_class=HTMLResponse)
-    async def setups(
-        request: Request, alert: str | None = None, frame: str | None = None, k: int = SIMILAR_K
-    ) -> Response:
-        report, error = None, None
-        if alert or frame:
-            try:
-                data = picked_image(platform, alert=alert, frame=frame)
-                report = await setup_report(platform, data, alert or frame or "", _k(k))
-            except HTTPException as exc:
-                error = str(exc.detail)
-        return _setups_page(request, report, error)
-
-    @router.post("/setups", response_class=HTMLResponse)
-    async def setups_upload(request: Request) -> Response:
-        if not is_viewer(settings, request):
-            return render(request, "setups.html")  # the login redirect
-        try:
-            data, name = await read_upload(request, settings.max_frame_bytes)
-            report = await setup_report(platform, data, name, SIMILAR_K)
-        except HTTPException as exc:
-            return _setups_page(request, None, str(exc.detail), exc.status_code)
-        return _setups_page(request, report, None)
-
-    def _setups_page(
-        request: Request, report: dict[str, Any] | None, error: str | None, status: int = 200
-    ) -> Response:
-        alerts = _recent_alerts(platform)
-        return render(
-            request,
-            "setups.html",
-            status=status,
-            report=report,
-            error=error,
-            alerts=list(reversed(alerts.rows)),
         )
 
     @router.get("/data", response_class=HTMLResponse)
@@ -267,26 +171,14 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             recon=section(lambda: platform.reconciliation(differences_only=True)),
         )
 
+    router.include_router(trade_router(platform, render))
+    router.include_router(setups_router(platform, settings, render))
     return router
-
-
-def _recent_alerts(platform: Platform) -> Section:
-    """The last alerts of the past week, oldest first (the page lists them newest first)."""
-    since = datetime.now(UTC) - ALERT_WINDOW
-    try:
-        alerts = platform.alerts(since, limit=10_000)
-    except (TradelakeError, OSError) as exc:
-        return Section([], str(exc))
-    return Section([alert.to_dict() for alert in alerts[-RECENT_ALERTS:]])
 
 
 def _unit(text: str) -> Unit:
     """The page's unit (anything but ``r`` shows money, so a bad link still renders)."""
     return "r" if text == "r" else "money"
-
-
-def _k(k: int) -> int:
-    return min(max(k, 1), 50)
 
 
 def _with_query(request: Request, **changes: str) -> str:
