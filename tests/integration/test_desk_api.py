@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from fixtures.desk import (
 from fixtures.stream import PRODUCER_TOKEN, VIEWER_TOKEN
 from tradelake.config import load_settings, write_default_config
 from tradelake.features.setup_outcomes import HORIZON
+from tradelake.instruments import InstrumentTable
 from tradelake.platform import Platform
 from tradelake.web.access import COOKIE
 from tradelake.web.app import create_app
@@ -325,8 +327,27 @@ def test_trade_page_shows_only_what_was_known_at_entry(
     page = client.get(f"/trades/{path}").text
     assert f'data-frame-id="{planted.before}"' in page and planted.after not in page
     assert "No model" in page
+    _assert_prices_at_tick_precision(doc, page)
     assert client.get(f"/trades/{path}-nope").status_code == 404
     assert client.get("/api/round_trips/nope", headers=VIEWER).status_code == 404
     thumb = client.get(f"/api/frames/{planted.before}/thumbnail", headers=VIEWER)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
     assert f'href="/trades/{path}"' in client.get("/journal").text
+
+
+def _assert_prices_at_tick_precision(doc: dict[str, Any], page: str) -> None:
+    """Fills show at the root's tick precision (MES: 0.25, two places), and the average
+    entry price has at least those places and reads back as its value."""
+    spec = InstrumentTable().get(doc["round_trip"]["root"])
+    assert spec is not None
+    exponent = Decimal(repr(spec.tick_size)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    places = max(-exponent, 0)
+    for fill in doc["fills"]:
+        assert f">{fill['price']:,.{places}f}</td>" in page
+        if places != 3:
+            assert f">{fill['price']:,.3f}</td>" not in page
+    shown = re.search(r"data-entry-price>([\d,.]+)<", page)
+    assert shown is not None
+    assert len(shown[1].partition(".")[2]) >= places
+    assert float(shown[1].replace(",", "")) == pytest.approx(doc["round_trip"]["entry_price"])

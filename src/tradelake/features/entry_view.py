@@ -41,7 +41,8 @@ class EntryView:
     """``trip``: its ``round_trips`` row; ``features``: its entry-feature row (what the
     ensemble scores); ``frame``: the chart frame closest before entry (None: no mapped screen
     had one); ``news``: stories of the hour up to entry, newest first; ``fills``: in time
-    order."""
+    order; ``price_decimals``: places that write the root's tick exactly (None: a root the
+    instrument table does not know)."""
 
     trip: dict[str, Any]
     features: dict[str, Any]
@@ -49,6 +50,7 @@ class EntryView:
     frame: dict[str, Any] | None
     news: pl.DataFrame
     fills: pl.DataFrame
+    price_decimals: int | None = None
 
 
 def entry_view(
@@ -64,6 +66,7 @@ def entry_view(
             f"no round trip {round_trip_id!r}; the Journal page (or /api/round_trips) lists them"
         )
     trip = trips.row(0, named=True)
+    spec = instruments.get(trip["root"])
     inputs = load_entry_inputs(store, ensemble.devices, ensemble.underlyings)
     rows = entry_features(inputs, instruments, only=[round_trip_id])
     return EntryView(
@@ -78,6 +81,7 @@ def entry_view(
             "ORDER BY timestamp, trade_id",
             [trip["account"], trip["symbol"], trip["open_ts"], trip["close_ts"]],
         ),
+        price_decimals=None if spec is None else spec.price_decimals,
     )
 
 

@@ -5,6 +5,7 @@ cookie always redirects to ``/login`` and a number reads the same on every page.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from tradelake.columns import is_money, json_row
+from tradelake.columns import is_money, is_price, json_row
 from tradelake.errors import TradelakeError
 from tradelake.platform import Platform
 from tradelake.stream.settings import StreamSettings
@@ -26,6 +27,7 @@ from tradelake.web.access import is_viewer
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 RECENT_ALERTS = 20
 ALERT_WINDOW = timedelta(days=7)
+AVERAGE_EXTRA_PLACES = 2  # an average price off the tick grid shows up to this many more
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,10 @@ def section(read: Callable[[], pl.DataFrame | list[dict[str, Any]]]) -> Section:
     return Section([json_row(row) for row in result])
 
 
-def cell(name: str, value: Any) -> str:
-    """A value as a person reads it: money with cents and thousands, ratios to 3 places."""
+def cell(name: str, value: Any, price_decimals: int | None = None) -> str:
+    """A value as a person reads it: money with cents and thousands, ratios to 3 places, and
+    prices at the tick's precision where the page knows the instrument (``price_decimals``,
+    :attr:`tradelake.instruments.InstrumentSpec.price_decimals`)."""
     if value is None:
         return "—"
     if isinstance(value, datetime):
@@ -58,11 +62,27 @@ def cell(name: str, value: Any) -> str:
     if isinstance(value, float):
         if is_money(name):
             return f"{value:,.2f}"
+        if is_price(name) and price_decimals is not None and math.isfinite(value):
+            return price_text(value, price_decimals)
         return f"{value:.1%}" if name == "win_rate" else f"{value:,.3f}"
     return str(value)
 
 
-TEMPLATES.env.filters["cell"] = lambda value, name: cell(name, value)
+def price_text(value: float, decimals: int) -> str:
+    """``value`` at ``decimals`` places (its tick's); a round trip's average price that falls
+    between ticks (4500.125 from fills at 4500.00 and 4500.25) keeps up to
+    :data:`AVERAGE_EXTRA_PLACES` more places rather than reading as a price nobody traded."""
+    places = decimals
+    while places < decimals + AVERAGE_EXTRA_PLACES and not math.isclose(
+        round(value, places), value, rel_tol=0.0, abs_tol=1e-9
+    ):
+        places += 1
+    return f"{value:,.{places}f}"
+
+
+TEMPLATES.env.filters["cell"] = lambda value, name, price_decimals=None: cell(
+    name, value, price_decimals
+)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,13 @@ def trade_router(platform: Platform, render: PageRenderer) -> APIRouter:
         doc = entry_document(view, score)
         entry = doc["entry_features"]
         chain = {c: entry.get(c) for c in (*CHAIN_COLUMNS, "chain_age_s")}
-        return render(request, "trade.html", error=None, doc=doc, chain=chain)
+        return render(
+            request,
+            "trade.html",
+            error=None,
+            doc=doc,
+            chain=chain,
+            price_decimals=view.price_decimals,
+        )
 
     return router
