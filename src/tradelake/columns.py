@@ -1,4 +1,4 @@
-"""What the output layer knows about a column from its name: money, an id, JSON text.
+"""What the output layer knows about a column from its name: money, a price, an id, JSON text.
 
 Tables, exports and ``--json`` all show the same frames; these rules decide how a value is
 shown, never what is stored. Money is the served tables' P&L columns (``daily_pnl``,
@@ -34,9 +34,13 @@ MONEY_COLUMNS = frozenset(
         "max_drawdown",
         "net_total",
         "open_pnl",
+        "risk",  # money per 1R (tradelake.analytics.risk)
     }
 )
 MONEY_DECIMALS = 2  # USD and EUR cents; a currency with another minor unit needs a map here
+# Prices of one instrument (a fill, a round trip's average entry and exit): a page that knows
+# the instrument shows them at its tick's precision (tradelake.instruments.tick_decimals).
+PRICE_COLUMNS = frozenset({"price", "entry_price", "exit_price", "open_price", "close_price"})
 # Columns that hold a JSON object as text: scripts get the object, not a string to parse again.
 JSON_TEXT_COLUMNS = frozenset({"extra", "quarantined_by_rule"})
 # Larger integers lose digits as a JavaScript number (and Excel keeps 15 significant digits).
@@ -49,6 +53,11 @@ FLOAT_DIGITS = 12
 def is_money(name: str) -> bool:
     """A P&L amount in the instrument's currency."""
     return name in MONEY_COLUMNS
+
+
+def is_price(name: str) -> bool:
+    """A price of one instrument, on its tick grid (or an average of such prices)."""
+    return name in PRICE_COLUMNS
 
 
 def is_id(name: str) -> bool:

@@ -43,8 +43,11 @@ DEFAULT_TOML = """\
 url = "landing"
 
 [staging]
-# Validated Parquet, partitioned by date and source. Relative paths are inside the data home.
+# Validated Parquet, partitioned by date and source. Relative paths are inside the data home;
+# use "s3://bucket/prefix" to stage in S3: the writer and the feature store then work on a
+# local working copy, `cache`, synced with the bucket by every writing command.
 url = "staging"
+# cache = "staging"   # (S3 only) the local working copy; deleting it is safe
 
 [features]
 # The feature store's name: its published catalog is <stem>.catalog.json, its files <stem>.tables/.
@@ -90,6 +93,11 @@ tracking_uri = ""
 # embargo_minutes = 60      # gap between a training trip's close and the test block
 # poll_s = 1.0              # how often serve checks signal_ensemble@champion for a move
 # underlyings = { MES = "SPX", NQ = "NDX" }   # option chain per root (default: the root)
+
+# The desk's R multiples (P&L / risk): money per 1R per trade, in the instrument's currency.
+# Unset: 1R is the account's average loss on the instrument's root (tradelake.analytics.risk).
+# [desk]
+# risk_per_trade = 100      # or a table: [desk.risk_per_trade] default = 100, "SIM-1042:MES" = 20
 
 # Which instrument each stream device shows (its chart signals join that root's trades).
 # [[screens]]
@@ -197,7 +205,21 @@ class Settings:
 
     @property
     def staging_url(self) -> str:
+        """Where staging lives: a local folder or an object store URL (``s3://``)."""
         return self._resolve_url(self.raw["staging"]["url"])
+
+    @property
+    def staging_remote(self) -> bool:
+        """Whether staging is on an object store (:mod:`tradelake.staging.mirror`)."""
+        return "://" in self.staging_url and not self.staging_url.startswith("file://")
+
+    @property
+    def staging_dir(self) -> Path:
+        """The folder the staging writer and the feature store use: staging itself, or for an
+        object store its local working copy (``[staging] cache``, default ``staging``)."""
+        if not self.staging_remote:
+            return Path(self.staging_url.removeprefix("file://"))
+        return self.home / str(self.raw["staging"].get("cache") or "staging")
 
     @property
     def features_path(self) -> Path:

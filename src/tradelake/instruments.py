@@ -15,6 +15,7 @@ really trades more sets ``max_qty`` for that root.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from tradelake.errors import ConfigError
 MONTH_CODES = "FGHJKMNQUVXZ"
 DEFAULT_MAX_QTY = 10_000  # contracts per fill (CME's largest single orders are a few thousand)
 DEFAULT_MAX_PRICE = 10_000_000.0  # above every futures price quoted today, by orders of magnitude
+MAX_PRICE_DECIMALS = 10  # a configured tick with no short decimal form (1/3) stops here
 
 # Anchored at the end: "MESZ5XYZ" or "NQZ5 foo" is not a contract name (it was once read as
 # MESZ5 / NQZ5). Exchange names may carry ATAS feed suffixes such as "_Ind", "-Globex", ".US".
@@ -91,6 +93,20 @@ class InstrumentSpec:
     @property
     def tick_value(self) -> float:
         return self.tick_size * self.point_value
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimal places that write every price on this root's tick grid exactly."""
+        return tick_decimals(self.tick_size)
+
+
+def tick_decimals(tick_size: float) -> int:
+    """The fewest decimal places that write ``tick_size``, and so every multiple of it, exactly:
+    0.25 → 2, 0.005 → 3, 1/64 → 6, 0.0000005 → 7 (at most :data:`MAX_PRICE_DECIMALS`)."""
+    for places in range(MAX_PRICE_DECIMALS):
+        if math.isclose(round(tick_size, places), tick_size, rel_tol=1e-12, abs_tol=0.0):
+            return places
+    return MAX_PRICE_DECIMALS
 
 
 def _cme(root: str, tick: float, point: float, exchange: str = "CME") -> InstrumentSpec:

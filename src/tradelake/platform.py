@@ -20,6 +20,7 @@ import polars as pl
 
 from tradelake import atomic_files
 from tradelake.analytics import positions as positions_math
+from tradelake.analytics import risk as risk_math
 from tradelake.analytics import stats as stats_math
 from tradelake.analytics import totals as totals_math
 from tradelake.config import Settings, load_settings, validate_timezone
@@ -46,6 +47,8 @@ from tradelake.stream.settings import StreamSettings, stream_settings
 from tradelake.write_lock import LOCK_FILE, WriteLock
 
 if TYPE_CHECKING:
+    from tradelake.features.entry_view import EntryView
+    from tradelake.features.setup_outcomes import Outcome
     from tradelake.jobs import vision as vision_job
     from tradelake.jobs import vision_evaluate as vision_eval_job
     from tradelake.jobs.demo_story import DemoStory
@@ -58,11 +61,14 @@ if TYPE_CHECKING:
     from tradelake.jobs.sentiment import RescoreResult
     from tradelake.jobs.signal import SignalTrainReport
     from tradelake.jobs.watch import WatchTiming
+    from tradelake.ml.champions import Champion, Shipped
     from tradelake.ml.ensemble_settings import EnsembleSettings
     from tradelake.ml.model_registry import VersionInfo
+    from tradelake.ml.signal_ensemble import SignalModel
     from tradelake.ml.signal_serving import SignalScorer
     from tradelake.ml.vision import ChartClassifier
     from tradelake.publish import PublishReport
+    from tradelake.staging.mirror import StagingMirror
     from tradelake.stream import lineage
     from tradelake.stream.alerts import Alert
     from tradelake.stream.queue import Queue
@@ -112,7 +118,19 @@ class Platform:
     def staging(self) -> StagingWriter:
         """Staging through the configured path: after a replay, a link to the generation the
         store publishes (:mod:`tradelake.jobs.replay`), so a long-running writer follows it."""
-        return StagingWriter(self.settings.staging_url)
+        return StagingWriter(self.settings.staging_dir)
+
+    @cached_property
+    def staging_mirror(self) -> StagingMirror | None:
+        """The object store that staging is synced with (``[staging] url = "s3://..."``), or
+        None for local staging. Pulled and pushed by :meth:`writing`."""
+        if not self.settings.staging_remote:
+            return None
+        from tradelake.staging.mirror import StagingMirror
+
+        return StagingMirror(
+            self.settings.staging_url, self.settings.s3_options, self.settings.staging_dir
+        )
 
     @cached_property
     def write_lock(self) -> WriteLock:
@@ -127,10 +145,17 @@ class Platform:
     def writing(self) -> Iterator[None]:
         """Hold the write lock; within it, staging links to the generation the store publishes
         (a replay killed after publishing but before re-linking ``staging`` is finished here:
-        the published catalog is the one switch)."""
+        the published catalog is the one switch). With staging on an object store, the working
+        copy is pulled from it first and what the command staged is pushed to it last
+        (:mod:`tradelake.staging.mirror`)."""
         with self.write_lock.held():
-            replay_job.follow_published_staging(Path(self.settings.staging_url), self.features)
+            replay_job.follow_published_staging(self.settings.staging_dir, self.features)
+            mirror = self.staging_mirror
+            if mirror is not None:
+                mirror.pull()
             yield
+            if mirror is not None:  # only a command that finished: see staging.mirror
+                mirror.push(before_markers=partial(crash_point, "mirror_before_markers"))
 
     @cached_property
     def features(self) -> FeatureStore:
@@ -394,10 +419,12 @@ class Platform:
                 result = replay_job.replay(
                     self.ingest_env,
                     self.features,
-                    Path(self.settings.staging_url),
+                    self.settings.staging_dir,
                     progress=progress,
                     verified=verified,
                 )
+                if self.staging_mirror is not None:  # the bucket becomes the new generation
+                    self.staging_mirror.push(exact=True)
                 datasets.record_files(
                     run, self.settings.landing_url, self.settings.staging_url, result.results
                 )
@@ -431,8 +458,10 @@ class Platform:
         instrument: str | None = None,
         date_from: date | None = None,
         date_to: date | None = None,
+        unit: risk_math.Unit = "money",
     ) -> pl.DataFrame:
-        """Daily P&L by session date, account and contract, oldest first.
+        """Daily P&L by session date, account and contract, oldest first; ``unit="r"`` adds
+        ``risk``, ``risk_basis``, ``gross_r`` and ``net_r`` (:mod:`tradelake.analytics.risk`).
 
         An ``account`` or ``instrument`` (contract, ``MESZ5``) the data never had raises
         :class:`QueryOptionError` listing the ones it has; one that exists but has no rows in
@@ -442,11 +471,28 @@ class Platform:
         clauses, params = _filters(
             {"account": account, "instrument": instrument}, date_from, date_to
         )
-        return self.features.query(
+        daily = self.features.query(
             "SELECT session_date, account, instrument, gross_pnl, commission, net_pnl, fills, "
             f"round_trips FROM daily_pnl {clauses} ORDER BY session_date, account, instrument",
             params,
         )
+        return self._in_unit(daily, "instrument", unit)
+
+    def risk_units(self) -> pl.DataFrame:
+        """Money per 1R for every account and root: ``[desk] risk_per_trade``, else the
+        account's average loss on that root (:mod:`tradelake.analytics.risk`)."""
+        trips = self.features.query("SELECT account, root, net_pnl FROM round_trips")
+        settings = risk_math.risk_settings(self.settings.raw.get("desk", {}) or {})
+        return risk_math.risk_table(trips, settings)
+
+    def _in_unit(self, frame: pl.DataFrame, contract: str, unit: risk_math.Unit) -> pl.DataFrame:
+        """``frame`` as it is (money), or with its P&L also in R (``contract`` names the
+        column holding the contract, whose root picks the risk)."""
+        if unit == "money":
+            return frame
+        roots = self.features.query(f"SELECT DISTINCT symbol AS {contract}, root FROM trades")
+        with_root = frame.join(roots, on=contract, how="left", maintain_order="left")
+        return risk_math.in_r(with_root, self.risk_units()).drop("root")
 
     def pnl_totals(
         self,
@@ -479,15 +525,18 @@ class Platform:
         date_from: date | None = None,
         date_to: date | None = None,
         limit: int = 1000,
+        unit: risk_math.Unit = "money",
     ) -> pl.DataFrame:
-        """Round trips (flat to flat) newest first: the journal's trade list."""
+        """Round trips (flat to flat) newest first: the journal's trade list (``unit="r"``:
+        also in R, as :meth:`daily_pnl`)."""
         clauses, params = _filters({"account": account, "symbol": symbol}, date_from, date_to)
-        return self.features.query(
+        trips = self.features.query(
             "SELECT round_trip_id, account, symbol, direction, open_ts, close_ts, session_date, "
             "qty, entry_price, exit_price, gross_pnl, commission, net_pnl, fills, duration_s, "
             f"currency FROM round_trips {clauses} ORDER BY close_ts DESC, round_trip_id LIMIT ?",
             [*params, limit],
         )
+        return self._in_unit(trips, "symbol", unit)
 
     def feed_status(self) -> list[dict[str, Any]]:
         """Each ``[[feeds]]`` entry's last run, success, error and lag, and for news feeds the
@@ -792,8 +841,14 @@ class Platform:
         self, ids: Sequence[str] = (), *, last: int | None = None, version: str | None = None
     ) -> pl.DataFrame:
         """Score round trips (by id, else the ``last`` entries) with the champion or a version."""
-        from tradelake.errors import ModelError
         from tradelake.jobs.signal import score_round_trips
+
+        chosen, model = self._signal_model(version)
+        return score_round_trips(self.entry_features(), model, chosen, ids=ids, last=last)
+
+    def _signal_model(self, version: str | None) -> tuple[str, SignalModel]:
+        """A signal_ensemble version (None: the champion), loaded; ModelError if none."""
+        from tradelake.errors import ModelError
         from tradelake.ml.model_registry import CHAMPION, alias_version
         from tradelake.ml.signal_registry import MODEL_NAME, load_signal_model
 
@@ -803,8 +858,7 @@ class Platform:
             raise ModelError(
                 f"no {MODEL_NAME}@{CHAMPION} yet; train one with `tradelake model train signal`"
             )
-        model = load_signal_model(f"models:/{MODEL_NAME}/{chosen}", tracking_uri=uri)
-        return score_round_trips(self.entry_features(), model, chosen, ids=ids, last=last)
+        return chosen, load_signal_model(f"models:/{MODEL_NAME}/{chosen}", tracking_uri=uri)
 
     def run_job(self, job: str) -> object:
         """Run one ``[[jobs]]`` job by name (:data:`tradelake.jobs.scheduled.JOBS`)."""
@@ -891,6 +945,97 @@ class Platform:
             )
             self.features.refresh()
         return reports
+
+    # -- the desk's pages (issue 15) --------------------------------------------------------
+
+    def classify_image(self, data: bytes, name: str) -> vision_job.ImageResult:
+        """One screenshot given as bytes (the Setups page's upload), as ``vision classify``
+        classifies a file; nothing is landed or stored."""
+        from tradelake.jobs import vision as vision_job
+
+        return vision_job.classify_bytes(self.chart_classifier(), data, name)
+
+    def similar_to(self, data: bytes, name: str, *, k: int = 5) -> vision_job.SimilarResult:
+        """:meth:`similar_setups` of an image given as bytes; nothing is landed or stored."""
+        from tradelake.jobs import vision as vision_job
+
+        return vision_job.similar_to(self.chart_classifier(), self.features, data, name, k)
+
+    def setup_outcomes(self, frames: Sequence[tuple[str, datetime]]) -> list[Outcome]:
+        """What the desk traded after each ``(device, capture ts)`` frame
+        (:mod:`tradelake.features.setup_outcomes`)."""
+        from tradelake.features.setup_outcomes import setup_outcomes
+
+        return setup_outcomes(self.features, frames, self.ensemble_settings.devices)
+
+    def frame_image(self, frame_id: str) -> bytes:
+        """The landed screenshot of a stored frame (``img_signals``): only frames, never an
+        arbitrary landing object."""
+        found = self.features.query(
+            "SELECT landing_id FROM img_signals WHERE frame_id = ? LIMIT 1", [frame_id]
+        )
+        if found.is_empty():
+            raise FeatureStoreError(f"no frame {frame_id!r} in img_signals")
+        return self.landing.get(found["landing_id"][0])
+
+    def entry_view(self, round_trip_id: str) -> tuple[EntryView, dict[str, Any]]:
+        """A round trip as the desk saw it at entry (:mod:`tradelake.features.entry_view`)
+        and the signal ensemble champion's score of it (``model_version`` None and a
+        ``note`` when there is no champion)."""
+        from tradelake.errors import ModelError
+        from tradelake.features.entry_view import entry_view
+        from tradelake.ml.signal_ensemble import THRESHOLD
+
+        view = entry_view(self.features, self.instruments, self.ensemble_settings, round_trip_id)
+        try:
+            version, model = self._signal_model(None)
+        except (ModelError, ImportError) as exc:
+            return view, {"model_version": None, "prob": None, "take": None, "note": str(exc)}
+        prob = float(model.predict(view.feature_rows)[0])
+        return view, {
+            "model_version": version,
+            "prob": prob,
+            "take": prob >= THRESHOLD,
+            "note": f"signal_ensemble version {version} (champion)",
+        }
+
+    def model_champions(self) -> list[Champion]:
+        """The champion of each desk model with its metrics (:mod:`tradelake.ml.champions`)."""
+        from tradelake.ml.champions import champions
+
+        return champions(self.models(), self._shipped_models())
+
+    def _shipped_models(self) -> dict[str, Shipped]:
+        """The packaged models a desk runs until one is trained: the chart CNN (when ``[vision]
+        model`` is not set and torch is installed) and the default sentiment model."""
+        from tradelake.ml.champions import Shipped, heldout_metrics
+        from tradelake.ml.sentiment import sentiment_model
+
+        shipped: dict[str, Shipped] = {}
+        if self.settings.vision_model is None:
+            try:
+                clf = self.chart_classifier()
+            except ImportError:
+                pass  # no vision extra: no chart model to report
+            else:
+                shipped["chart_cnn"] = Shipped(clf.model_version, heldout_metrics(clf.metrics))
+        sentiment = sentiment_model()
+        meta = getattr(sentiment, "meta", {}) or {}
+        shipped["news_sentiment"] = Shipped(
+            sentiment.model_id, heldout_metrics(meta.get("metrics") or {})
+        )
+        return shipped
+
+    def model_drift(self) -> pl.DataFrame:
+        """Each model's latest drift check (``model_drift``, written by ``tradelake drift``):
+        one row per feature and one for ``prediction``."""
+        return self.features.query(
+            "SELECT model, model_version, checked_ts, feature, psi, ks_stat, ks_pvalue, "
+            "train_n, recent_n, train_mean, recent_mean, breach, window_start, window_end, "
+            "run_id FROM model_drift WHERE run_id IN (SELECT arg_max(run_id, checked_ts) "
+            "FROM model_drift GROUP BY model) ORDER BY model, feature = 'prediction' DESC, "
+            "feature"
+        )
 
 
 def _filters(

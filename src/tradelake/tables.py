@@ -6,7 +6,8 @@ later delivery whose content differs) and ``landing_id`` (sha256 of the landing 
 Versions are decided by comparing a row's ``hash_columns`` with the latest staged version of its
 natural key, so an identical re-delivery adds nothing and a corrected one becomes a new version.
 Everything else (parsers, staging, the feature store) reads these specs instead of repeating
-column lists.
+column lists; the derived tables' natural keys are declared here too (:data:`DERIVED_KEYS`), so
+``tradelake publish`` upserts every table on a key from this one place (:func:`natural_key`).
 """
 
 from __future__ import annotations
@@ -244,6 +245,33 @@ def register_table(spec: TableSpec) -> TableSpec:
     """Add a table contract (one line per new source module)."""
     TABLES[spec.name] = spec
     return spec
+
+
+# Tables the feature store derives from staged ones, and the alert log: no staged contract,
+# but each has a natural key that anything upserting or checking it by key (``tradelake
+# publish``) reads from here, beside the staged tables' keys.
+DERIVED_KEYS: dict[str, tuple[str, ...]] = {
+    "round_trips": ("account", "round_trip_id"),
+    "daily_pnl": ("session_date", "account", "instrument"),
+    "open_positions": ("account", "symbol"),
+    "journal_stats": ("dimension", "key", "currency"),
+    "option_chain_features": ("underlying", "quote_ts"),
+    "alerts": ("alert_id",),
+}
+
+
+def natural_key(table: str) -> tuple[str, ...]:
+    """The natural key of feature-store table ``table``: the latest version of a staged table
+    (``trades`` is ``trades_raw``'s) or a derived one (:data:`DERIVED_KEYS`)."""
+    for spec in TABLES.values():
+        if spec.latest == table:
+            return spec.natural_key
+    if table in DERIVED_KEYS:
+        return DERIVED_KEYS[table]
+    raise KeyError(
+        f"no natural key for table {table!r}: declare it in tradelake.tables "
+        "(a TableSpec for a staged table, DERIVED_KEYS for a derived one)"
+    )
 
 
 # Appended by `tradelake drift` (tradelake.jobs.drift): one row per (check, feature), where the

@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from fixtures.desk import TOKENS, cli_json, demo_home
+from fixtures.desk import TOKENS, PlantedFrames, cli_json, demo_home, plant_frames
 from fixtures.stream import PRODUCER_TOKEN, VIEWER_TOKEN, frames
 from tradelake.config import load_settings
 from tradelake.platform import Platform
@@ -33,13 +34,23 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-PAGES = {"today": "/", "pnl": "/pnl", "journal": "/journal", "data": "/data"}
+PAGES = {
+    "today": "/",
+    "pnl": "/pnl",
+    "pnl-r": "/pnl?unit=r",
+    "journal": "/journal",
+    "setups": "/setups",
+    "models": "/models",
+    "data": "/data",
+}
+PLANTED: list[PlantedFrames] = []  # what the served home planted
 ALERT_DEADLINE_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     home, _ = demo_home(tmp_path_factory.mktemp("desk-browser") / "home")
+    PLANTED.append(plant_frames(home))
     with pytest.MonkeyPatch.context() as patch:
         for name, value in TOKENS.items():
             patch.setenv(name, value)
@@ -110,14 +121,16 @@ def test_every_page_loads_without_console_errors(
 ) -> None:
     base = f"http://{served[1]}"
     watched.login(base)
-    for name, path in PAGES.items():
+    trade = f"/trades/{quote(PLANTED[0].round_trip_id, safe='')}"
+    pages = PAGES | {"trade": trade, "setups-picked": f"/setups?frame={PLANTED[0].before}"}
+    for name, path in pages.items():
         answer = watched.page.goto(base + path)
         assert answer is not None and answer.status == 200, name
         watched.page.wait_for_load_state("networkidle") if name != "today" else None
         watched.page.screenshot(path=str(tmp_path / f"desk-{name}.png"), full_page=True)
     assert watched.errors == []
     shots = sorted(p.name for p in tmp_path.glob("desk-*.png"))
-    assert shots == sorted(f"desk-{name}.png" for name in PAGES)
+    assert shots == sorted(f"desk-{name}.png" for name in pages)
     assert all((tmp_path / s).stat().st_size > 10_000 for s in shots)
 
 
@@ -187,3 +200,43 @@ def test_alerts_come_first_on_a_phone(served: tuple[Path, str], browser: Any) ->
         assert phone.errors == []
     finally:
         phone.context.close()
+
+
+def test_setups_upload_and_trade_page_in_the_browser(
+    served: tuple[Path, str], watched: Watched, tmp_path: Path
+) -> None:
+    home, address = served
+    base = f"http://{address}"
+    watched.login(base)
+    planted = PLANTED[0]
+    shot = tmp_path / "setup.png"
+    shot.write_bytes(planted.before_png)
+    (classified,) = cli_json("vision", "classify", str(shot), "--home", str(home))
+    page = watched.page
+    page.goto(f"{base}/setups")
+    page.set_input_files("input[name=image]", str(shot))
+    page.click("form[action='/setups'] button[type=submit]")
+    page.wait_for_selector("#pattern")
+    assert page.locator("#pattern").get_attribute("data-signal") == classified["signal"]
+    nearest = page.locator("ol.similar li").first
+    assert nearest.get_attribute("data-frame-id") == planted.before
+    nearest.locator("img.thumb").evaluate("img => img.decode()")
+    page.screenshot(path=str(tmp_path / "desk-setups-upload.png"), full_page=True)
+    # From the Journal's list to the trade page: the frame before entry, never the one after.
+    page.goto(f"{base}/journal")
+    row = page.locator(f'#round-trips tr[data-round-trip-id="{planted.round_trip_id}"]')
+    row.locator("a").click()
+    page.wait_for_selector("#chart-at-entry")
+    assert page.locator("#chart-at-entry figure").get_attribute("data-frame-id") == planted.before
+    assert planted.after not in page.content()
+    page.locator("#chart-at-entry img.frame").evaluate("img => img.decode()")
+    # The R toggle is a link: the total is the API's net_r summed.
+    page.goto(f"{base}/pnl")
+    page.click(".toggle a:has-text('R')")
+    page.wait_for_url(f"{base}/pnl?*unit=r*")
+    api = httpx.get(
+        f"{base}/api/pnl/daily?unit=r", headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    ).json()
+    shown = page.locator("[data-total-net-r]").get_attribute("data-total-net-r")
+    assert float(shown or "nan") == round(sum(row["net_r"] for row in api), 2)
+    assert watched.errors == []

@@ -6,7 +6,7 @@ response slower than the client timeout, a truncated body); the expected row cou
 the generators' planted facts. Then: a second pull stages nothing twice, an invalid payload of
 every kind is landed and quarantined while other feeds go on, the feature store serves the
 rows, and a FRED revision is a new vintage that point-in-time reads see only once learned.
-The server, fixtures and helpers are :mod:`test_pull`'s (same directory, on ``sys.path``).
+The server, fixtures and helpers are :mod:`fixtures.feed_server`'s.
 """
 
 from __future__ import annotations
@@ -22,33 +22,16 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-import test_pull
 
 import tradelake.features.markets  # noqa: F401  (registers the market feature tables)
 from fixtures import feeds as payloads
+from fixtures.feed_server import KEY_ENV, TINY, FeedServer, Reply, feed, pull_one
 from tradelake.features import FeatureStore
 from tradelake.features.markets import macro_as_of
 from tradelake.jobs.feed_state import FeedStateStore
 from tradelake.jobs.feeds import FeedConfig
 from tradelake.jobs.ingest import IngestEnv
 from tradelake.jobs.pull import PullOptions, PullResult, pull_all
-
-KEY_ENV, TINY, FeedServer, Reply = (
-    test_pull.KEY_ENV,
-    test_pull.TINY,
-    test_pull.FeedServer,
-    test_pull.Reply,
-)
-feed, pull_one = test_pull.feed, test_pull.pull_one
-# test_pull's fixtures, found by pytest under these names: a data home with the production
-# parsers (real_env), the feed states, the scripted server, and retries with recorded sleeps.
-real_env, states, server, sleeps, fast = (
-    test_pull.real_env,
-    test_pull.states,
-    test_pull.server,
-    test_pull.sleeps,
-    test_pull.fast,
-)
 
 EXPIRY = date(2026, 12, 18)
 

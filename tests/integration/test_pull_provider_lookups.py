@@ -1,6 +1,6 @@
 """Provider look-ups at pull time, against a server on 127.0.0.1: Tradier's underlying quote and
 Finnhub's redirect links, each recorded with the landed page so a replay parses it the same way.
-The server, fixtures and helpers are :mod:`test_pull`'s (same directory, on ``sys.path``).
+The server, fixtures and helpers are :mod:`fixtures.feed_server`'s.
 """
 
 from __future__ import annotations
@@ -10,28 +10,14 @@ from datetime import date
 
 import polars as pl
 import pytest
-import test_pull
 
 from fixtures import feeds as payloads
+from fixtures.feed_server import KEY, KEY_ENV, FeedServer, Reply, Seen, feed, pull_one
 from tradelake.jobs.feed_state import FeedStateStore
 from tradelake.jobs.ingest import IngestEnv, parse_context
 from tradelake.jobs.pull import PullOptions
 from tradelake.sources.base import get_source
 
-KEY_ENV, FeedServer, Reply, Seen = (
-    test_pull.KEY_ENV,
-    test_pull.FeedServer,
-    test_pull.Reply,
-    test_pull.Seen,
-)
-feed, pull_one = test_pull.feed, test_pull.pull_one
-real_env, states, server, sleeps, fast = (
-    test_pull.real_env,
-    test_pull.states,
-    test_pull.server,
-    test_pull.sleeps,
-    test_pull.fast,
-)
 CHAIN = payloads.chain("PLTR", 25.5, (date(2026, 12, 18), date(2027, 1, 15)), step=0.5)
 SIGMA = {c.symbol: c.sigma for c in CHAIN}
 JSON = {"Content-Type": "application/json"}
@@ -55,7 +41,7 @@ def test_tradier_spot_comes_from_the_quotes_endpoint_and_is_kept_for_replay(
     assert (result.status, result.error) == ("ok", None)
     (asked,) = server.hits("/v1/markets/quotes")
     assert asked.query == {"symbols": "PLTR"}
-    assert asked.headers["Authorization"] == f"Bearer {test_pull.KEY}"
+    assert asked.headers["Authorization"] == f"Bearer {KEY}"
     staged = real_env.staging.read("options_raw")
     assert staged["underlying_price"].unique().to_list() == [25.5]
     liquid = staged.filter(pl.col("delta").abs().is_between(0.15, 0.85))

@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from PIL import Image
 
+from tradelake.instruments import InstrumentTable
 from tradelake.web.charts import calendar, equity_curve, equity_svg
-from tradelake.web.pages import cell
+from tradelake.web.rendering import cell
 from tradelake.web.thumbnail import thumbnail
 
 
@@ -54,6 +55,33 @@ def test_cells_read_like_the_cli() -> None:
     stamp = datetime(2026, 11, 2, 15, 30, 5, 123, tzinfo=timezone(timedelta(hours=1)))
     assert cell("ingest_ts", stamp) == "2026-11-02 14:30:05"
     assert cell("anything", None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("root", "price", "shown"),
+    [
+        ("MES", 4512.25, "4,512.25"),
+        ("ZN", 110.015625, "110.015625"),  # 1/64: six places, nothing rounded away
+        ("CL", 71.3, "71.30"),
+        ("YM", 43120.0, "43,120"),
+        ("6J", 0.0066105, "0.0066105"),
+    ],
+)
+def test_prices_show_at_the_tick_precision_of_their_instrument(
+    root: str, price: float, shown: str
+) -> None:
+    spec = InstrumentTable().get(root)
+    assert spec is not None
+    assert cell("price", price, spec.price_decimals) == shown
+    assert cell("price", price) == f"{price:,.3f}"  # a page that knows no instrument
+
+
+def test_an_average_price_between_ticks_keeps_its_places() -> None:
+    """4500.125 is the average of fills at 4500.00 and 4500.25: not a price to round away."""
+    assert cell("entry_price", 4500.125, 2) == "4,500.125"
+    assert cell("entry_price", 4500 + 1 / 12, 2) == "4,500.0833"  # at most two more places
+    assert cell("exit_price", 4500.5, 2) == "4,500.50"
+    assert cell("net_pnl", 4500.125, 2) == "4,500.12"  # money is not a price
 
 
 def test_thumbnail_fits_the_frame_in_320_by_180() -> None:

@@ -156,3 +156,16 @@ def test_trader_history_counts_only_trips_closed_before_entry() -> None:
     assert out["trader_trips"].to_list() == [0, 0, 1, 0]
     assert out["trader_mean_pnl"].to_list() == [None, None, 10.0, None]
     assert out["trader_idle_s"].to_list() == [None, None, 120.0, None]
+
+
+def test_rows_for_some_trips_equal_those_of_the_all_trips_computation() -> None:
+    """The trade page computes one trip's row (``only=``): it must be that trip's row of the
+    all-trips frame, history and every as-of join included."""
+    inputs = desk(300, seed=7, plant_after=True).inputs
+    full = entry_features(inputs, InstrumentTable())
+    ids = inputs.trips["round_trip_id"].to_list()
+    for rid in random.Random(2).sample(ids, 5):
+        one = entry_features(inputs, InstrumentTable(), only=[rid])
+        assert one.height == 1
+        assert_frame_equal(one, full.filter(pl.col("round_trip_id") == rid))
+    assert entry_features(inputs, InstrumentTable(), only=[]).is_empty()

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from datetime import time
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tradelake.errors import ConfigError
-from tradelake.instruments import MONTH_CODES, InstrumentTable, ParsedSymbol, parse_symbol
+from tradelake.instruments import (
+    MAX_PRICE_DECIMALS,
+    MONTH_CODES,
+    InstrumentTable,
+    ParsedSymbol,
+    parse_symbol,
+    tick_decimals,
+)
 
 
 @pytest.mark.parametrize(
@@ -95,3 +103,27 @@ def test_bad_overrides_are_config_errors_naming_the_key(
     with pytest.raises(ConfigError) as caught:
         InstrumentTable(overrides)
     assert message in str(caught.value)
+
+
+def test_price_decimals_write_every_builtin_tick_exactly_and_no_shorter() -> None:
+    for root in InstrumentTable().roots():
+        spec = InstrumentTable().get(root)
+        assert spec is not None
+        exponent = Decimal(repr(spec.tick_size)).normalize().as_tuple().exponent
+        assert isinstance(exponent, int)
+        assert spec.price_decimals == max(-exponent, 0), root
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 999), st.integers(0, 7), st.integers(0, 10**7))
+def test_every_multiple_of_a_tick_is_exact_at_its_decimals(
+    digits: int, scale: int, ticks: int
+) -> None:
+    tick = digits / 10**scale
+    places = tick_decimals(tick)
+    price = ticks * tick
+    assert float(f"{price:.{places}f}") == pytest.approx(price, rel=1e-12, abs=1e-12)
+
+
+def test_a_tick_without_a_short_decimal_form_stops_at_the_cap() -> None:
+    assert tick_decimals(1 / 3) == MAX_PRICE_DECIMALS

@@ -29,7 +29,7 @@ from tradelake.cli.common import (
 from tradelake.cli.landing import exit_on_problems, report
 from tradelake.config import resolve_home, write_default_config
 from tradelake.console import Console, rows_table, shown
-from tradelake.errors import LandingError
+from tradelake.errors import LandingError, QueryOptionError
 
 if TYPE_CHECKING:
     from tradelake.jobs.ingest import FileResult
@@ -64,7 +64,18 @@ InstrumentOpt = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Attach the desk commands to the ``tradelake`` app."""
-    for function in (init, ingest, watch, replay, positions, stats, reconcile, quality, sql):
+    for function in (
+        init,
+        ingest,
+        watch,
+        refresh,
+        replay,
+        positions,
+        stats,
+        reconcile,
+        quality,
+        sql,
+    ):
         app.command()(function)
     app.add_typer(pnl_app, name="pnl")
 
@@ -242,6 +253,28 @@ def replay(
                 console.info(f"note: {note}")
 
 
+def refresh(home: HomeOpt = None, json: JsonOpt = False) -> None:
+    """Refresh the feature store from staging (what ingest does last).
+
+    With staging on S3 this first pulls what other homes staged there, so a home that only
+    reads the bucket (an analytics host) gets the desk's tables with `refresh`.
+    """
+    with command(json) as console:
+        result = open_platform(home).refresh()
+        payload = {
+            "files_loaded": result.files_loaded,
+            "files_removed": result.files_removed,
+            "rebuilt": list(result.rebuilt),
+        }
+        if json:
+            console.emit_json(payload)
+        else:
+            console.info(
+                f"loaded {result.files_loaded} staged files, removed {result.files_removed}; "
+                f"rebuilt {len(result.rebuilt)} tables"
+            )
+
+
 @pnl_app.command("daily")
 def pnl_daily(
     home: HomeOpt = None,
@@ -260,6 +293,13 @@ def pnl_daily(
             "currency (default: one row per session, account and contract)."
         ),
     ] = None,
+    unit: Annotated[
+        str,
+        typer.Option(
+            help="money, or r: also in R (net_r, gross_r; risk = money per 1R, from "
+            "[desk] risk_per_trade or the account's average loss on the root)."
+        ),
+    ] = "money",
     json: JsonOpt = False,
     wide: WideOpt = False,
     csv: CsvOpt = None,
@@ -271,10 +311,20 @@ def pnl_daily(
         platform = open_platform(home)
         first, last = _date(date_from), _date(date_to)
         title, priority = "Daily P&L by session", list(DAILY_PNL_PRIORITY)
+        if unit not in ("money", "r"):
+            raise QueryOptionError(f"--unit {unit!r}: use money or r")
+        if unit == "r" and by is not None:
+            raise QueryOptionError("--unit r is per session row; leave out --by")
         if by is None:
             frame = platform.daily_pnl(
-                account=account, instrument=instrument, date_from=first, date_to=last
+                account=account,
+                instrument=instrument,
+                date_from=first,
+                date_to=last,
+                unit="r" if unit == "r" else "money",
             )
+            if unit == "r":
+                priority = [*priority[:3], "net_r", "risk", *priority[3:]]
         else:
             frame = platform.pnl_totals(
                 by, account=account, instrument=instrument, date_from=first, date_to=last

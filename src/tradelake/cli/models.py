@@ -8,7 +8,7 @@ other models add their own ``train`` subcommand beside ``signal``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -25,7 +25,7 @@ from tradelake.cli.common import (
     open_platform,
     show,
 )
-from tradelake.console import rows_table
+from tradelake.console import Console, rows_table
 
 model_app = typer.Typer(
     help="Registered models: train the signal ensemble, list versions, score round trips.",
@@ -88,11 +88,21 @@ def list_models(
     name: Annotated[
         str | None, typer.Option(help="Only this model (e.g. signal_ensemble).")
     ] = None,
+    champions: Annotated[
+        bool,
+        typer.Option(
+            "--champions",
+            help="One row per desk model: its champion (registry, else the shipped model).",
+        ),
+    ] = False,
     home: HomeOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Every registered model version, newest first, with its aliases and headline metrics."""
     with command(json) as console:
+        if champions:
+            _print_champions(console, [c.to_dict() for c in open_platform(home).model_champions()])
+            return
         versions = [v.to_dict() for v in open_platform(home).models(name)]
         if json:
             console.emit_json(versions)
@@ -134,3 +144,39 @@ def score(
         platform = open_platform(home)
         frame = platform.score_signal(round_trips or (), last=last, version=version)
         show(console, frame, Exports(csv, parquet, xlsx), title="Signal ensemble scores")
+
+
+def _print_champions(console: Console, rows: list[dict[str, Any]]) -> None:
+    if console.json_mode:
+        console.emit_json(rows)
+        return
+    shown = [
+        {
+            "model": r["model"],
+            "version": r["version"] or "—",
+            "source": r["source"],
+            "metrics": ", ".join(f"{k}={m:.4g}" for k, m in sorted(r["metrics"].items())),
+        }
+        for r in rows
+    ]
+    console.frame(rows_table(shown), title="Champions")
+    for r in rows:
+        console.info(f"{r['model']}: {r['note']}")
+
+
+@model_app.command("drift")
+def drift(
+    home: HomeOpt = None,
+    json: JsonOpt = False,
+    wide: WideOpt = False,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    xlsx: XlsxOpt = None,
+) -> None:
+    """Each model's latest drift check (what `tradelake drift` recorded), one row per feature."""
+    with command(json, wide=wide) as console:
+        frame = open_platform(home).model_drift()
+        if frame.is_empty() and not json:
+            console.note("no drift checks yet; run `tradelake drift`")
+            return
+        show(console, frame, Exports(csv, parquet, xlsx), title="Latest drift check per model")

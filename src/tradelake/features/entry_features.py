@@ -25,8 +25,10 @@ The label is ``net_pnl > 0`` of the round trip (its outcome, known only at close
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
 
 import polars as pl
 
@@ -41,6 +43,7 @@ CHAIN_COLUMNS = ("atm_iv", "skew_25d", "term_slope", "put_call_volume_ratio", "p
 ID_COLUMNS = ("round_trip_id", "account", "root", "open_ts", "close_ts", "net_pnl", "label")
 CATEGORICAL = ("chart_signal",)
 TS = pl.Datetime("us", "UTC")
+AsofStrategy = Literal["backward", "forward"]
 _NON_IDENT = re.compile(r"[^a-z0-9]+")
 
 TRIP_SCHEMA: dict[str, pl.DataType] = {
@@ -91,9 +94,21 @@ class EntryInputs:
     underlyings: Mapping[str, str] = field(default_factory=dict)
 
 
-def entry_features(inputs: EntryInputs, instruments: InstrumentTable) -> pl.DataFrame:
-    """One point-in-time feature row per round trip, sorted by entry time (see module doc)."""
+def entry_features(
+    inputs: EntryInputs,
+    instruments: InstrumentTable,
+    *,
+    only: Collection[str] | None = None,
+) -> pl.DataFrame:
+    """One point-in-time feature row per round trip, sorted by entry time (see module doc).
+
+    ``only`` keeps the rows of those round-trip ids (the trade page's one row). Every join is
+    a backward as-of per row, so a row is the same whichever other rows are computed; the
+    trader's history still reads every trip of ``inputs``.
+    """
     rows = entries(inputs.trips)
+    if only is not None:
+        rows = rows.filter(pl.col("round_trip_id").is_in(list(only)))
     rows = join_signals(rows, inputs.signals, inputs.devices)
     rows = join_chains(rows, inputs.chains, inputs.underlyings)
     rows = join_macro(rows, inputs.macro)
@@ -123,14 +138,22 @@ def entries(trips: pl.DataFrame) -> pl.DataFrame:
 
 
 def join_signals(
-    rows: pl.DataFrame, signals: pl.DataFrame, devices: Mapping[str, str]
+    rows: pl.DataFrame,
+    signals: pl.DataFrame,
+    devices: Mapping[str, str],
+    *,
+    carry: Sequence[str] = (),
 ) -> pl.DataFrame:
-    """The latest chart signal of the root's screens captured at or before entry."""
+    """The latest chart signal of the root's screens captured at or before entry.
+
+    ``carry`` names more columns of ``signals`` to bring along as ``chart_<name>`` (the
+    desk's trade page takes ``frame_id`` to show the screenshot; the model takes none)."""
     right = signals.filter(pl.col("device").is_in(list(devices))).select(
         pl.col("device").replace_strict(dict(devices), return_dtype=pl.Utf8).alias("root"),
         _utc("ts").alias("chart_ts"),
         pl.col("signal").alias("chart_signal"),
         pl.col("prob").cast(pl.Float64).alias("chart_prob"),
+        *[pl.col(name).alias(f"chart_{name}") for name in carry],
     )
     return (
         asof_by(rows, right, on="open_ts", right_on="chart_ts", by="root")
@@ -140,17 +163,28 @@ def join_signals(
 
 
 def asof_by(
-    left: pl.DataFrame, right: pl.DataFrame, *, on: str, right_on: str, by: str
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    *,
+    on: str,
+    right_on: str,
+    by: str,
+    strategy: AsofStrategy = "backward",
+    tolerance: timedelta | None = None,
 ) -> pl.DataFrame:
     """Backward as-of join: per left row, the last right row with the same ``by`` and
     ``right_on <= left[on]``. ``left`` must already be sorted on ``on``; ``right`` is sorted
-    here (the cost :mod:`benchmarks.asof` measures against a bare ``join_asof``)."""
+    here (the cost :mod:`benchmarks.asof` measures against a bare ``join_asof``).
+
+    ``strategy="forward"`` looks the other way (the first right row at or after), which only
+    an outcome may do, never a feature; ``tolerance`` bounds the gap."""
     return left.join_asof(
         right.sort(right_on),
         left_on=on,
         right_on=right_on,
         by=by,
-        strategy="backward",
+        strategy=strategy,
+        tolerance=tolerance,
         check_sortedness=False,
     )
 

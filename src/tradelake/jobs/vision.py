@@ -153,15 +153,31 @@ def similar_setups(
     Warm calls touch no DuckDB connection: the matrix and the frames' columns come from the
     memory-mapped cache of :func:`~tradelake.features.embeddings.load_embeddings`.
     """
-    from tradelake.ml.similarity import EmbeddingIndex
-
     try:
         data = image.read_bytes()
     except OSError as exc:
         raise VisionError(f"cannot read {image} ({exc.strerror or exc}); check the path") from exc
+    return similar_to(clf, store, data, str(image), k)
+
+
+def classify_bytes(clf: ChartClassifier, data: bytes, name: str) -> ImageResult:
+    """One screenshot given as bytes (an upload), classified as :func:`classify_paths` does
+    a file; an undecodable image gets an error result."""
+    outcome = clf.predict_many([data])[0]
+    if isinstance(outcome, VisionError):
+        return ImageResult(name, error=str(outcome))
+    return ImageResult(name, outcome.signal, outcome.prob, outcome.probs)
+
+
+def similar_to(
+    clf: ChartClassifier, store: FeatureStore, data: bytes, name: str, k: int = 5
+) -> SimilarResult:
+    """:func:`similar_setups` of an image given as bytes (``name`` labels it in errors)."""
+    from tradelake.ml.similarity import EmbeddingIndex
+
     query = clf.predict_many([data])[0]
     if isinstance(query, VisionError):
-        raise VisionError(f"{image}: {query}")
+        raise VisionError(f"{name}: {query}")
     found = load_embeddings(
         store,
         table=IMG_SIGNALS.latest,
@@ -174,9 +190,7 @@ def similar_setups(
     # Row slices are zero-copy; Table.take would first concatenate a million-row column.
     rows = [found.rows.slice(position, 1).to_pylist()[0] for position, _ in hits]
     matches = [SimilarSetup(score=score, **row) for row, (_, score) in zip(rows, hits, strict=True)]
-    return SimilarResult(
-        str(image), query.signal, query.prob, clf.model_version, len(found), matches
-    )
+    return SimilarResult(name, query.signal, query.prob, clf.model_version, len(found), matches)
 
 
 def train_and_publish(

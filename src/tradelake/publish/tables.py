@@ -2,8 +2,9 @@
 
 The analytics database holds the tables a desk queries from BI tools: the latest version of
 each staged record (with its record tags, so every row still traces to its landing object)
-and the derived tables. Each is upserted on its natural key, so the key must be unique in the
-feature store; :func:`published_frame` checks it rather than letting PostgreSQL fail half-way.
+and the derived tables. Each is upserted on its natural key, declared in the table registry
+(:func:`tradelake.tables.natural_key`), so the key must be unique in the feature store;
+:func:`published_frame` checks it rather than letting PostgreSQL fail half-way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from tradelake.errors import PublishError
+from tradelake.tables import natural_key
 
 if TYPE_CHECKING:
     from tradelake.stream.alerts import Alert
@@ -32,19 +34,25 @@ class PublishedTable:
     key: tuple[str, ...]
     drop: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def registered(cls, name: str, drop: tuple[str, ...] = ()) -> PublishedTable:
+        """Table ``name`` keyed by its natural key in the table registry
+        (:func:`tradelake.tables.natural_key`)."""
+        return cls(name, natural_key(name), drop)
+
 
 PUBLISHED: tuple[PublishedTable, ...] = (
-    PublishedTable("trades", ("trade_id",)),
-    PublishedTable("round_trips", ("account", "round_trip_id")),
-    PublishedTable("daily_pnl", ("session_date", "account", "instrument")),
-    PublishedTable("open_positions", ("account", "symbol")),
-    PublishedTable("journal_stats", ("dimension", "key", "currency")),
-    PublishedTable("macro", ("series_id", "observation_date", "realtime_start")),
-    PublishedTable("news", ("uuid",)),
-    PublishedTable("options", ("symbol", "quote_ts")),
-    PublishedTable("option_chain_features", ("underlying", "quote_ts")),
-    PublishedTable("img_signals", ("frame_id",), drop=("embedding",)),
-    PublishedTable("alerts", ("alert_id",)),
+    PublishedTable.registered("trades"),
+    PublishedTable.registered("round_trips"),
+    PublishedTable.registered("daily_pnl"),
+    PublishedTable.registered("open_positions"),
+    PublishedTable.registered("journal_stats"),
+    PublishedTable.registered("macro"),
+    PublishedTable.registered("news"),
+    PublishedTable.registered("options"),
+    PublishedTable.registered("option_chain_features"),
+    PublishedTable.registered("img_signals", drop=("embedding",)),
+    PublishedTable.registered("alerts"),
 )
 TABLE_NAMES: tuple[str, ...] = tuple(table.name for table in PUBLISHED)
 

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from tradelake.analytics.risk import Unit
 from tradelake.columns import json_row
 from tradelake.console import json_document
 from tradelake.errors import StoreBusyError, TradelakeError
 from tradelake.platform import Platform
 from tradelake.stream.settings import StreamSettings
 from tradelake.web.access import viewer_required
+from tradelake.web.setups import SIMILAR_K, UPLOAD_SCHEMA, read_upload, setup_report
 from tradelake.web.thumbnail import thumbnail
+
+if TYPE_CHECKING:
+    from tradelake.features.entry_view import EntryView
 
 Rows = list[dict[str, Any]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -54,8 +59,9 @@ def platform_rows(call: Callable[[], pl.DataFrame | Rows]) -> CliJSONResponse:
 
 
 def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
-    """``/api/pnl/daily``, ``/api/stats``, ``/api/round_trips``, ``/api/feeds``,
-    ``/api/quality`` and ``/api/reconciliation`` (viewer token)."""
+    """``/api/pnl/daily``, ``/api/stats``, ``/api/round_trips`` (and one by id),
+    ``/api/feeds``, ``/api/quality``, ``/api/reconciliation``, ``/api/models`` (versions,
+    champions, drift), ``POST /api/setups/classify`` and frame thumbnails (viewer token)."""
     viewer = Depends(viewer_required(settings))
     router = APIRouter(prefix="/api", tags=["desk"], dependencies=[viewer])
 
@@ -69,10 +75,15 @@ def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
         instrument: str | None = None,
         date_from: date | None = Query(None, alias="from"),
         date_to: date | None = Query(None, alias="to"),
+        unit: Unit = Query("money", description="r: also in R (net_r, gross_r, risk)"),
     ) -> CliJSONResponse:
         return platform_rows(
             lambda: platform.daily_pnl(
-                account=account, instrument=instrument, date_from=date_from, date_to=date_to
+                account=account,
+                instrument=instrument,
+                date_from=date_from,
+                date_to=date_to,
+                unit=unit,
             )
         )
 
@@ -87,12 +98,65 @@ def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
         date_from: date | None = Query(None, alias="from"),
         date_to: date | None = Query(None, alias="to"),
         limit: int = Query(1000, ge=1, le=100_000),
+        unit: Unit = Query("money", description="r: also in R (net_r, gross_r, risk)"),
     ) -> CliJSONResponse:
         return platform_rows(
             lambda: platform.round_trips(
-                account=account, symbol=symbol, date_from=date_from, date_to=date_to, limit=limit
+                account=account,
+                symbol=symbol,
+                date_from=date_from,
+                date_to=date_to,
+                limit=limit,
+                unit=unit,
             )
         )
+
+    @router.get("/round_trips/{round_trip_id}", summary="One round trip as known at its entry")
+    def round_trip(round_trip_id: str) -> CliJSONResponse:
+        """Its fills, the entry's point-in-time features (the chart frame closest before
+        entry, option-chain shape, news) and the signal ensemble champion's probability."""
+        try:
+            view, score = platform.entry_view(round_trip_id)
+        except StoreBusyError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        except TradelakeError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return CliJSONResponse(entry_document(view, score))
+
+    @rows("/models", "Every registered model version (tradelake model list --json)")
+    def models() -> CliJSONResponse:
+        return platform_rows(lambda: [v.to_dict() for v in platform.models()])
+
+    @rows("/models/champions", "Each desk model's champion and metrics")
+    def champions() -> CliJSONResponse:
+        return platform_rows(lambda: [c.to_dict() for c in platform.model_champions()])
+
+    @rows("/models/drift", "Each model's latest drift check, per feature")
+    def drift() -> CliJSONResponse:
+        return platform_rows(platform.model_drift)
+
+    @router.post(
+        "/setups/classify",
+        summary="A screenshot's pattern and its most similar past frames with outcomes",
+        openapi_extra=UPLOAD_SCHEMA,
+    )
+    async def classify_setup(request: Request, k: int = Query(SIMILAR_K, ge=1, le=50)) -> Any:
+        """Upload a PNG/JPEG as multipart field ``image``; nothing is stored."""
+        data, name = await read_upload(request, settings.max_frame_bytes)
+        return CliJSONResponse(await setup_report(platform, data, name, k))
+
+    @router.get(
+        "/frames/{frame_id}/thumbnail",
+        summary="A stored chart frame, 320 pixels wide (PNG)",
+        response_class=Response,
+        responses={200: {"content": {"image/png": {}}}},
+    )
+    def frame_thumbnail(frame_id: str) -> Response:
+        try:
+            data = platform.frame_image(frame_id)
+        except TradelakeError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return png_thumbnail(data, f"frame {frame_id}")
 
     @rows("/feeds", "Each feed's last run, success, error and lag")
     def feeds() -> CliJSONResponse:
@@ -124,10 +188,27 @@ def api_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             data, _ = platform.alert_frame(alert_id)
         except TradelakeError as exc:
             raise HTTPException(404, str(exc)) from exc
-        try:
-            png = thumbnail(data)
-        except ValueError as exc:
-            raise HTTPException(409, f"alert {alert_id}'s frame: {exc}") from exc
-        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+        return png_thumbnail(data, f"alert {alert_id}'s frame")
 
     return router
+
+
+def png_thumbnail(data: bytes, what: str) -> Response:
+    """A landed frame as a cacheable thumbnail (frames never change: content-addressed)."""
+    try:
+        png = thumbnail(data)
+    except ValueError as exc:
+        raise HTTPException(409, f"{what}: {exc}") from exc
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+
+def entry_document(view: EntryView, score: dict[str, Any]) -> dict[str, Any]:
+    """``/api/round_trips/{id}``: the trade page's numbers, typed as ``--json`` types them."""
+    return {
+        "round_trip": json_row(view.trip),
+        "fills": frame_rows(view.fills),
+        "frame": None if view.frame is None else json_row(view.frame),
+        "entry_features": json_row(view.features),
+        "news": frame_rows(view.news),
+        "ensemble": score,
+    }

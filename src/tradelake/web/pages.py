@@ -1,91 +1,53 @@
 """The desk's pages, rendered on the server with Jinja (no build step, no CDN).
 
 *Today* (KPI strip, live alerts, latest signal per screen), *P&L* (calendar, equity curve
-with drawdown, daily table with totals, filters), *Journal* (statistics by instrument, hour
-and weekday; round trips) and *Data* (feeds, data quality, reconciliation differences). Each
+with drawdown, daily table with totals, filters, $ / R), *Journal* (statistics by instrument,
+hour and weekday; round trips in $ or R, each linking to its *trade* page: fills, chart frame,
+option chain and news at entry, ensemble probability), *Setups* (a screenshot's pattern and
+similar past frames with outcomes), *Models* (champions, versions, drift) and *Data* (feeds,
+data quality, reconciliation differences). The $ / R toggle is a query parameter
+(``?unit=r``), so it works without JavaScript. Each
 page reads the same :class:`~tradelake.platform.Platform` methods as the JSON API and the CLI,
 typed by :func:`tradelake.columns.json_row`, so a number on a page is the number ``--json``
 prints. Pages need the viewer token in the login cookie; without it they redirect to
 ``/login``.
+
+This module holds the login and the desk's overview pages; the trade page
+(:mod:`~tradelake.web.trade_page`) and Setups (:mod:`~tradelake.web.setups_page`) are their
+own modules, and all of them draw through :mod:`tradelake.web.rendering`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, urlencode
 
-import polars as pl
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from tradelake.columns import is_money, json_row
-from tradelake.errors import TradelakeError
+from tradelake.analytics.risk import Unit
 from tradelake.platform import Platform
 from tradelake.stream.auth import Role, allowed
 from tradelake.stream.settings import StreamSettings
 from tradelake.web import charts
-from tradelake.web.access import COOKIE, is_viewer
+from tradelake.web.access import COOKIE
+from tradelake.web.rendering import TEMPLATES, PageRenderer, Section, recent_alerts, section
+from tradelake.web.setups_page import setups_router
+from tradelake.web.trade_page import trade_router
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-RECENT_ALERTS = 20
-ALERT_WINDOW = timedelta(days=7)
 ROUND_TRIPS_SHOWN = 200
 COOKIE_MAX_AGE_S = 12 * 3600  # one trading day; log in again tomorrow
 JOURNAL_DIMENSIONS = ("instrument", "hour", "weekday")
+UNITS = ("money", "r")
+TOTALLED = ("gross_pnl", "commission", "net_pnl", "fills", "round_trips")
 KPI_COLUMNS = ("net_total", "win_rate", "profit_factor", "avg_win", "avg_loss", "max_drawdown")
 
 
-@dataclass(frozen=True)
-class Section:
-    """Rows for one block of a page, or the reason there are none (said on the page)."""
-
-    rows: list[dict[str, Any]]
-    error: str | None = None
-
-
-def section(read: Callable[[], pl.DataFrame | list[dict[str, Any]]]) -> Section:
-    """Run a platform read; an expected failure (no store yet, no feeds) becomes its message."""
-    try:
-        result = read()
-    except TradelakeError as exc:
-        return Section([], str(exc))
-    if isinstance(result, pl.DataFrame):
-        return Section([json_row(row) for row in result.iter_rows(named=True)])
-    return Section([json_row(row) for row in result])
-
-
-def cell(name: str, value: Any) -> str:
-    """A value as a person reads it: money with cents and thousands, ratios to 3 places."""
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value.tzinfo else str(value)
-    if isinstance(value, dict):  # counts by rule
-        return ", ".join(f"{key} {count}" for key, count in value.items()) or "—"
-    if isinstance(value, float):
-        if is_money(name):
-            return f"{value:,.2f}"
-        return f"{value:.1%}" if name == "win_rate" else f"{value:,.3f}"
-    return str(value)
-
-
-TEMPLATES.env.filters["cell"] = lambda value, name: cell(name, value)
-
-
 def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
+    """Every desk page (the trade page and Setups included), behind the login cookie."""
     router = APIRouter(include_in_schema=False)
-
-    def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-        if not is_viewer(settings, request):
-            query = f"?{request.url.query}" if request.url.query else ""
-            target = quote(request.url.path + query)
-            return RedirectResponse(f"/login?next={target}", status_code=303)
-        return TEMPLATES.TemplateResponse(request, name, {"page": name, **context}, status)
+    render = PageRenderer(settings)
 
     @router.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/") -> Response:
@@ -115,7 +77,7 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def today(request: Request) -> Response:
         kpis = section(lambda: platform.statistics("all"))
-        alerts = _recent_alerts(platform)
+        alerts = recent_alerts(platform)
         latest: dict[str, dict[str, Any]] = {}
         for alert in reversed(alerts.rows):  # newest first: the first seen per device wins
             latest.setdefault(alert["device"], alert)
@@ -130,7 +92,9 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
         instrument: str | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        unit: str = "money",
     ) -> Response:
+        chosen = _unit(unit)
         filters = {
             "account": account or "",
             "instrument": instrument or "",
@@ -148,13 +112,13 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
                     instrument=instrument or None,
                     date_from=start,
                     date_to=end,
+                    unit=chosen,
                 )
             )
-        per_day = [(date.fromisoformat(str(r["session_date"])), r["net_pnl"]) for r in daily.rows]
-        totals = {
-            key: round(sum(r[key] or 0 for r in daily.rows), 2)
-            for key in ("gross_pnl", "commission", "net_pnl", "fills", "round_trips")
-        }
+        net = "net_r" if chosen == "r" else "net_pnl"
+        per_day = [(date.fromisoformat(str(r["session_date"])), r[net]) for r in daily.rows]
+        summed = TOTALLED + (("gross_r", "net_r") if chosen == "r" else ())
+        totals = {key: round(sum(r[key] or 0 for r in daily.rows), 2) for key in summed}
         points = charts.equity_curve(per_day)
         return render(
             request,
@@ -162,19 +126,40 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             daily=daily,
             totals=totals,
             filters=filters,
+            unit=chosen,
+            net=net,
+            toggle={u: _with_query(request, unit=u) for u in UNITS},
             months=charts.calendar(per_day),
             equity_svg=charts.equity_svg(points),
             max_drawdown=min((p.drawdown for p in points), default=0.0),
         )
 
     @router.get("/journal", response_class=HTMLResponse)
-    def journal(request: Request) -> Response:
+    def journal(request: Request, unit: str = "money") -> Response:
+        chosen = _unit(unit)
         breakdowns = {
             dim: section(lambda dim=dim: platform.statistics(dim))  # type: ignore[misc]
             for dim in JOURNAL_DIMENSIONS
         }
-        trips = section(lambda: platform.round_trips(limit=ROUND_TRIPS_SHOWN))
-        return render(request, "journal.html", breakdowns=breakdowns, trips=trips)
+        trips = section(lambda: platform.round_trips(limit=ROUND_TRIPS_SHOWN, unit=chosen))
+        return render(
+            request,
+            "journal.html",
+            breakdowns=breakdowns,
+            trips=trips,
+            unit=chosen,
+            toggle={u: _with_query(request, unit=u) for u in UNITS},
+        )
+
+    @router.get("/models", response_class=HTMLResponse)
+    def models(request: Request) -> Response:
+        return render(
+            request,
+            "models.html",
+            champions=section(lambda: [c.to_dict() for c in platform.model_champions()]),
+            versions=section(lambda: [_version_row(v.to_dict()) for v in platform.models()]),
+            drift=section(platform.model_drift),
+        )
 
     @router.get("/data", response_class=HTMLResponse)
     def data(request: Request) -> Response:
@@ -186,17 +171,33 @@ def pages_router(platform: Platform, settings: StreamSettings) -> APIRouter:
             recon=section(lambda: platform.reconciliation(differences_only=True)),
         )
 
+    router.include_router(trade_router(platform, render))
+    router.include_router(setups_router(platform, settings, render))
     return router
 
 
-def _recent_alerts(platform: Platform) -> Section:
-    """The last alerts of the past week, oldest first (the page lists them newest first)."""
-    since = datetime.now(UTC) - ALERT_WINDOW
-    try:
-        alerts = platform.alerts(since, limit=10_000)
-    except (TradelakeError, OSError) as exc:
-        return Section([], str(exc))
-    return Section([alert.to_dict() for alert in alerts[-RECENT_ALERTS:]])
+def _unit(text: str) -> Unit:
+    """The page's unit (anything but ``r`` shows money, so a bad link still renders)."""
+    return "r" if text == "r" else "money"
+
+
+def _with_query(request: Request, **changes: str) -> str:
+    """This page's URL with ``changes`` to its query (the $ / R toggle keeps the filters)."""
+    query = dict(request.query_params) | changes
+    return f"{request.url.path}?{urlencode(query)}"
+
+
+def _version_row(version: dict[str, Any]) -> dict[str, Any]:
+    """A registered version as the Models page lists it (metrics as one text cell)."""
+    metrics = ", ".join(f"{k}={m:.4g}" for k, m in sorted(version["metrics"].items()))
+    created = datetime.fromtimestamp(version["created_ms"] / 1000, UTC)
+    return {
+        "name": version["name"],
+        "version": version["version"],
+        "aliases": ", ".join(version["aliases"]),
+        "created": created,
+        "metrics": metrics,
+    }
 
 
 def _day(text: str | None) -> date | None:
