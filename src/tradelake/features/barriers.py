@@ -17,7 +17,8 @@ is what the walk-forward purge must respect instead of ``close_ts``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -81,23 +82,23 @@ def triple_barrier(
     )
 
 
-def _one(r: dict[str, object], path: pl.DataFrame | None, b: Barriers) -> tuple[bool, object, str]:
-    open_ts, close_ts = r["open_ts"], r["close_ts"]
+def _one(r: dict[str, Any], path: pl.DataFrame | None, b: Barriers) -> tuple[bool, Any, str]:
+    """(label, when it became known, which barrier) of one entry."""
+    open_ts: datetime = r["open_ts"]
     price, direction = r["entry_price"], r["_dir"]
-    if path is None or price is None or not price:
-        return bool(r["label"]), close_ts, "pnl"
-    vertical = open_ts + b.horizon  # type: ignore[operator]
+    if path is None or not price:
+        return bool(r["label"]), r["close_ts"], "pnl"
+    vertical = open_ts + b.horizon
     window = path.filter((pl.col("timestamp") > open_ts) & (pl.col("timestamp") <= vertical))
     if window.height == 0:
-        return bool(r["label"]), close_ts, "pnl"
-    ret = (window["price"].to_numpy() / float(price) - 1.0) * float(direction) * 1e4  # type: ignore[arg-type]
+        return bool(r["label"]), r["close_ts"], "pnl"
+    ret = (window["price"].to_numpy() / float(price) - 1.0) * float(direction) * 1e4
     up = np.flatnonzero(ret >= b.profit_take_bps)
     down = np.flatnonzero(ret <= -b.stop_bps)
-    first_up = up[0] if up.size else len(ret)
-    first_down = down[0] if down.size else len(ret)
-    times = window["timestamp"]
+    first_up = int(up[0]) if up.size else len(ret)
+    first_down = int(down[0]) if down.size else len(ret)
     if first_up < first_down:
-        return True, times[int(first_up)], "profit_take"
+        return True, window["timestamp"][first_up], "profit_take"
     if first_down < first_up:
-        return False, times[int(first_down)], "stop"
+        return False, window["timestamp"][first_down], "stop"
     return bool(ret[-1] > 0), vertical, "time"
