@@ -53,6 +53,7 @@ NUM_LAYERS = 6
 TOP_LAYERS = 3
 HIDDEN = 384
 MAX_TOKENS = 64  # p99 of TFNS headlines is 38 word pieces; longer bodies are truncated
+THREADS_ENV = "TRADELAKE_SENTIMENT_THREADS"
 BATCH = 64
 
 _URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
@@ -224,6 +225,7 @@ class MiniLMSentimentModel:
     @classmethod
     def load(cls, path: str | Path = "") -> MiniLMSentimentModel:
         """The artefact at ``path`` (default: the weights shipped in the package)."""
+        use_threads()
         missing = extra_missing()
         if missing:
             raise SentimentError(
@@ -279,6 +281,29 @@ class MiniLMSentimentModel:
 
     def score(self, texts: Sequence[str]) -> NDArray[np.float64]:
         return self.predict(texts)[0]
+
+
+def use_threads() -> None:
+    """torch intra-op threads for this process: ``TRADELAKE_SENTIMENT_THREADS``, default 1
+    (0 keeps torch's choice, one per core).
+
+    A headline is about 20 word pieces, too little work to split, and on an oversubscribed
+    machine a second OpenMP thread spins: ``benchmarks/sentiment.py`` on the shared 2-core
+    machine at load average 5.7 gave p50 164 ms / batch 50 ms per headline with torch's 2
+    threads and 24 ms / 18 ms with 1. The setting is process-wide (torch has no per-model
+    one), so a process that also runs the chart CNN can set the variable to 0 or 2.
+    """
+    raw = os.environ.get(THREADS_ENV, "1")
+    try:
+        count = int(raw)
+    except ValueError:
+        raise SentimentError(
+            f"{THREADS_ENV}={raw!r} must be an integer (0: torch's choice)"
+        ) from None
+    if count > 0 and not extra_missing():
+        import torch
+
+        torch.set_num_threads(count)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
