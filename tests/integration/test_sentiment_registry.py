@@ -63,6 +63,7 @@ def _check_registered(uri: str, run_id: str, macro_f1: float, artefact: Path | N
     assert run.data.metrics["heldout_macro_f1"] == pytest.approx(macro_f1)
     artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run_id)}
     shipped = {"SENTIMENT_MODEL_CARD.md", "sentiment_minilm.safetensors", "confusion_heldout.png"}
+    shipped.add("sentiment_tfns.npz")  # the blend partner, beside the MiniLM
     assert shipped <= artifacts
 
     texts = ["$ABC plunges after guidance cut", "$ABC soars on earnings beat"]

@@ -198,3 +198,24 @@ def test_without_the_extra_the_default_is_the_linear_model_after_one_log_line(
             MiniLMSentimentModel.load()
     finally:
         sentiment_model.cache_clear()
+
+
+def test_the_scorer_thread_count_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "1")
+        sentiment_minilm.use_threads()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "0")  # torch's choice: left alone
+        torch.set_num_threads(2)
+        sentiment_minilm.use_threads()
+        assert torch.get_num_threads() == 2
+        monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "two")
+        with pytest.raises(SentimentError, match="must be an integer"):
+            sentiment_minilm.use_threads()
+    finally:
+        torch.set_num_threads(before)
