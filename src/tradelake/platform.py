@@ -880,17 +880,19 @@ class Platform:
         data: Path,
         *,
         out_dir: Path | None = None,
+        model: str = "tfns_minilm",
         folds: int = 5,
         seed: int = 0,
         publish: bool = True,
         progress: Progress | None = None,
     ) -> dict[str, object]:
-        """Train the sentiment model on ``data``, write artefact + card (default
+        """Train sentiment model kind ``model`` on ``data``, write artefact + card (default
         ``<home>/models/sentiment``), log and register it in MLflow (``news_sentiment``)."""
         from tradelake.ml.train_sentiment import TrainConfig, train
 
         out = out_dir or self.settings.home / "models" / "sentiment"
-        report = train(data, out, TrainConfig(folds=folds, seed=seed), progress=progress)
+        cfg = TrainConfig(model=model, folds=folds, seed=seed)
+        report = train(data, out, cfg, progress=progress)
         result: dict[str, object] = report.to_dict()
         if publish:
             from tradelake.ml.sentiment_registry import publish_sentiment

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from tradelake.jobs.ingest import process_object
+from tradelake.ml.sentiment import sentiment_model
 from tradelake.platform import Platform
 from tradelake.sources.base import get_source
 
@@ -62,4 +63,4 @@ def test_files_staged_before_the_new_columns_still_refresh_and_version(home: Pat
     platform.refresh()
     new = platform.features.query("SELECT sentiment_model, version FROM news")
     assert new["version"].to_list() == [2] * 4
-    assert new["sentiment_model"].str.starts_with("tfns_linear:").all()
+    assert (new["sentiment_model"] == sentiment_model().model_id).all()

