@@ -200,22 +200,23 @@ def test_without_the_extra_the_default_is_the_linear_model_after_one_log_line(
         sentiment_model.cache_clear()
 
 
-def test_the_scorer_thread_count_comes_from_the_environment(
+def test_the_scorer_thread_count_comes_from_the_environment_and_is_given_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
 
     before = torch.get_num_threads()
     try:
+        torch.set_num_threads(2)  # e.g. the chart CNN's [stream] cv_threads in `serve`
         monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "1")
-        sentiment_minilm.use_threads()
-        assert torch.get_num_threads() == 1
-        monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "0")  # torch's choice: left alone
-        torch.set_num_threads(2)
-        sentiment_minilm.use_threads()
-        assert torch.get_num_threads() == 2
+        with sentiment_minilm.threads_for_scoring():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2  # the process's own count is back
+        monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "0")  # the process's setting
+        with sentiment_minilm.threads_for_scoring():
+            assert torch.get_num_threads() == 2
         monkeypatch.setenv(sentiment_minilm.THREADS_ENV, "two")
         with pytest.raises(SentimentError, match="must be an integer"):
-            sentiment_minilm.use_threads()
+            sentiment_minilm.scoring_threads()
     finally:
         torch.set_num_threads(before)

@@ -32,7 +32,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -225,7 +226,7 @@ class MiniLMSentimentModel:
     @classmethod
     def load(cls, path: str | Path = "") -> MiniLMSentimentModel:
         """The artefact at ``path`` (default: the weights shipped in the package)."""
-        use_threads()
+        scoring_threads()  # a bad setting fails at load, not at the first story
         missing = extra_missing()
         if missing:
             raise SentimentError(
@@ -258,7 +259,7 @@ class MiniLMSentimentModel:
         cleaned = [clean(t) for t in texts]
         order = np.argsort([len(t) for t in cleaned], kind="stable")  # less padding per batch
         out = np.zeros((len(texts), len(CLASSES)))
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for_scoring():
             for start in range(0, len(order), BATCH):
                 rows = order[start : start + BATCH]
                 enc = self.tokenizer(
@@ -283,27 +284,42 @@ class MiniLMSentimentModel:
         return self.predict(texts)[0]
 
 
-def use_threads() -> None:
-    """torch intra-op threads for this process: ``TRADELAKE_SENTIMENT_THREADS``, default 1
-    (0 keeps torch's choice, one per core).
+def scoring_threads() -> int:
+    """torch intra-op threads for scoring: ``TRADELAKE_SENTIMENT_THREADS``, default 1
+    (0 keeps the process's setting).
 
     A headline is about 20 word pieces, too little work to split, and on an oversubscribed
     machine a second OpenMP thread spins: ``benchmarks/sentiment.py`` on the shared 2-core
     machine at load average 5.7 gave p50 164 ms / batch 50 ms per headline with torch's 2
-    threads and 24 ms / 18 ms with 1. The setting is process-wide (torch has no per-model
-    one), so a process that also runs the chart CNN can set the variable to 0 or 2.
+    threads and 24 ms / 18 ms with 1.
     """
     raw = os.environ.get(THREADS_ENV, "1")
     try:
-        count = int(raw)
+        return max(int(raw), 0)
     except ValueError:
         raise SentimentError(
-            f"{THREADS_ENV}={raw!r} must be an integer (0: torch's choice)"
+            f"{THREADS_ENV}={raw!r} must be an integer (0: the process's setting)"
         ) from None
-    if count > 0 and not extra_missing():
-        import torch
 
+
+@contextmanager
+def threads_for_scoring() -> Iterator[None]:
+    """Score on :func:`scoring_threads` threads, then give the process its own count back.
+
+    torch's thread count is process-wide: ``tradelake serve`` also runs the chart CNN, whose
+    latency budget assumes its own ``[stream] cv_threads``, so the setting is scoped to the
+    call rather than left behind at load.
+    """
+    import torch
+
+    count, before = scoring_threads(), torch.get_num_threads()
+    if count:
         torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count:
+            torch.set_num_threads(before)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
