@@ -127,7 +127,11 @@ def main() -> None:
             if draft:
                 clf.predict_many(chunk)
             else:  # the same thread pool and model, without Image.draft
-                arrays = list(pool.map(lambda b: preprocess(decode(b), clf.input_size), chunk))
+                arrays = list(
+                    pool.map(
+                        lambda b: preprocess(decode(b), clf.input_size, clf.right_fraction), chunk
+                    )
+                )
                 clf.predict_arrays(np.stack(arrays))
 
     # Alternate the two so that a burst of load from other tenants hits both; best of 5.

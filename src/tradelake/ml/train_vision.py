@@ -36,6 +36,7 @@ from tradelake.ml.charts import CLASSES, MIRROR, generate_chart
 from tradelake.ml.rendering import HELD_OUT_STYLE, TRAIN_STYLES
 from tradelake.ml.vision import (
     INPUT_SIZE,
+    RIGHT_FRACTION,
     WIDTHS,
     ChartNet,
     fit_temperature,
@@ -323,6 +324,8 @@ def train(
         "input_size": list(input_size),
         "widths": list(widths),
         "version": VERSION,
+        "right_fraction": RIGHT_FRACTION,
+        "train_renderers": ["pillow"],
         "metrics": {},
     }
     if out is not None:  # an uncalibrated checkpoint survives a failure in evaluation
