@@ -501,11 +501,12 @@ def generate_chart(
     rng: np.random.Generator,
     label: str,
     style: str | None = None,
+    geometry: Geometry = SCREEN_GEOMETRY,
 ) -> ChartSample:
     """A rendered screenshot of a verified ``label`` path in ``style`` (random training style
     if None; see :data:`tradelake.ml.rendering.TRAIN_STYLES` / ``HELD_OUT_STYLE``)."""
     from tradelake.ml.rendering import TRAIN_STYLES, render
 
-    path = generate_path(rng, label)
+    path = generate_path(rng, label, geometry=geometry)
     name = style if style is not None else str(rng.choice(TRAIN_STYLES))
     return ChartSample(image=render(rng, path, name), path=path, style=name)
