@@ -6,6 +6,13 @@ the same run: Lanczos resize of the full decoded image with the default (NCHW) m
 layout for the model, a full JPEG decode (no ``Image.draft``) for JPEG input, a float64
 brute-force full sort for the search, and the same call with its cache deleted for the
 feature-store search (``tradelake vision similar``; ``--store-rows 0`` skips it).
+
+``--cross-renderer --folds DIR`` prints the leave-one-renderer-out table instead: each
+``DIR/loro-<renderer>.pt`` (written by ``python -m tradelake.ml.cross_renderer``, trained
+without that renderer) scored on that renderer's held-out set (``--data``, rendered with the
+fixed seeds if missing), next to a baseline on the same charts: ``--baseline PATH``, by
+default the shipped checkpoint. The model card's baseline is the first shipped model
+(Pillow renderer only): ``git show 138de3b:src/tradelake/ml/weights/chart_cnn.pt > v1.pt``.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from tradelake.features.embeddings import cache_dir
 from tradelake.jobs.vision import similar_setups
 from tradelake.ml.charts import CLASSES, generate_chart
 from tradelake.ml.similarity import EmbeddingIndex
-from tradelake.ml.vision import ChartClassifier, ChartNet, decode, preprocess
+from tradelake.ml.vision import WEIGHTS, ChartClassifier, ChartNet, decode, preprocess
 from tradelake.staging import StagingWriter
 
 W, H = 1280, 720
@@ -76,8 +83,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--n-embeddings", type=int, default=1_000_000)
     ap.add_argument("--store-rows", type=int, default=1_000_000)
+    ap.add_argument("--cross-renderer", action="store_true", help="print the LORO table")
+    ap.add_argument("--folds", type=Path, default=Path("loro"), help="loro-<renderer>.pt folder")
+    ap.add_argument("--data", type=Path, default=Path("loro-data"), help="eval_<renderer>/ sets")
+    ap.add_argument("--baseline", type=Path, default=None, help="checkpoint to compare against")
     a = ap.parse_args()
     torch.set_num_threads(2)
+    if a.cross_renderer:
+        _cross_renderer(a.folds, a.data, a.baseline)
+        return
     clf = ChartClassifier.load()
     blobs = _pngs(64)
     print(
@@ -127,7 +141,11 @@ def main() -> None:
             if draft:
                 clf.predict_many(chunk)
             else:  # the same thread pool and model, without Image.draft
-                arrays = list(pool.map(lambda b: preprocess(decode(b), clf.input_size), chunk))
+                arrays = list(
+                    pool.map(
+                        lambda b: preprocess(decode(b), clf.input_size, clf.right_fraction), chunk
+                    )
+                )
                 clf.predict_arrays(np.stack(arrays))
 
     # Alternate the two so that a burst of load from other tenants hits both; best of 5.
@@ -143,6 +161,47 @@ def main() -> None:
     _search(a.n_embeddings)
     if a.store_rows:
         _store_search(clf, a.store_rows, blobs[0])
+
+
+def _cross_renderer(folds: Path, data: Path, baseline: Path | None) -> None:
+    from tradelake.ml import cross_renderer as cr
+    from tradelake.ml.renderers import RENDERERS
+
+    names = [n for n in RENDERERS if (folds / f"loro-{n}.pt").is_file()]
+    if not names:
+        raise SystemExit(
+            f"no loro-<renderer>.pt in {folds}; run python -m tradelake.ml.cross_renderer"
+        )
+    cr.ensure_sets(data, names, splits=("eval",))
+    base_path = baseline or WEIGHTS
+    base, base_ck = cr.load_model(base_path)
+    base_seen = base_ck.get("train_renderers", ["pillow"])
+    print(f"baseline {base_path.name} (trained on {', '.join(base_seen)})")
+    print(
+        f"{'held-out':<11} {'charts':>6} {'macro-F1':>9} {'acc':>6} {'ECE':>6} "
+        f"{'weakest class':<30} {'baseline':>9} {'ratio':>6}  target >= 0.90"
+    )
+    results = {}
+    for name in names:
+        model, ck = cr.load_model(folds / f"loro-{name}.pt")
+        if name in ck.get("train_renderers", []):
+            raise SystemExit(f"loro-{name}.pt was trained on {name}: not a held-out figure")
+        held = cr.load_folder(data / f"eval_{name}", right_fraction=ck.get("right_fraction", 0.8))
+        rep = cr.score(model, held, ck["temperature"])
+        bheld = cr.load_folder(
+            data / f"eval_{name}", right_fraction=base_ck.get("right_fraction", 0.8)
+        )
+        brep = cr.score(base, bheld, base_ck["temperature"])
+        worst = min(rep["per_class_f1"].items(), key=lambda kv: kv[1])
+        note = "" if name not in base_seen else " (baseline saw it)"
+        print(
+            f"{name:<11} {rep['n']:>6} {rep['macro_f1']:>9.3f} {rep['accuracy']:>6.3f} "
+            f"{rep['ece_after']:>6.3f} {worst[0] + f' ({worst[1]:.2f})':<30} "
+            f"{brep['macro_f1']:>9.3f} {rep['macro_f1'] / max(brep['macro_f1'], 1e-9):>5.2f}x  "
+            f"{'OK' if rep['macro_f1'] >= 0.9 else 'MISS'}{note}"
+        )
+        results[name] = rep
+    print(cr.loro_table(results))
 
 
 def _search(n: int) -> None:

@@ -22,10 +22,12 @@ from tradelake.ml.vision import WEIGHTS, ChartClassifier, VisionError
 pytestmark = pytest.mark.slow
 
 
-def _variant(tmp: Path, name: str, macro_f1: float) -> Path:
-    """The shipped checkpoint with its held-out macro-F1 overwritten (weights unchanged)."""
+def _variant(tmp: Path, name: str, delta: float, loro_delta: float | None = None) -> Path:
+    """The shipped checkpoint with its held-out (and LORO) macro-F1 shifted (weights unchanged)."""
     ckpt = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
-    ckpt["metrics"]["heldout"]["macro_f1"] = macro_f1
+    ckpt["metrics"]["heldout"]["macro_f1"] += delta
+    for rep in (ckpt["metrics"].get("loro") or {}).values():
+        rep["macro_f1"] += delta if loro_delta is None else loro_delta
     out = tmp / name
     torch.save(ckpt, out)
     return out
@@ -47,10 +49,14 @@ def test_publish_promote_and_load_from_registry(home: Path, tmp_path: Path) -> N
     assert first.version == "1" and first.promoted and first.champion_version == "1"
     assert (home / "mlflow.db").is_file() and (home / "mlartifacts").is_dir()
 
-    worse = publish(_variant(tmp_path, "worse.pt", first.macro_f1 - 0.1), home=home)
+    worse = publish(_variant(tmp_path, "worse.pt", -0.1), home=home)
     assert worse.version == "2" and not worse.promoted and worse.champion_version == "1"
-    better = publish(_variant(tmp_path, "better.pt", first.macro_f1 + 0.01), home=home)
+    better = publish(_variant(tmp_path, "better.pt", 0.01), home=home)
     assert better.version == "3" and better.promoted and better.champion_version == "3"
+    if "loro" in torch.load(WEIGHTS, weights_only=True)["metrics"]:
+        # Better on the held-out style, worse on a renderer it never saw: not promoted.
+        style = publish(_variant(tmp_path, "style.pt", 0.05, loro_delta=-0.01), home=home)
+        assert not style.promoted and style.champion_version == "3"
 
     images = _pngs()
     local = ChartClassifier.load(WEIGHTS).predict(images)

@@ -1,7 +1,8 @@
 """Synthetic labelled price paths for the chart-pattern classifier, and their geometric checks.
 
-A sample is a random-walk prefix followed by a pattern that *completes on the last bars*
-(the neckline or flag channel is broken by the final 1-3 closes). Labels are not trusted
+A sample is a random-walk lead-in followed by a pattern that *completes on the last bars*
+(the neckline or flag channel is broken 0-3 bars before the right edge); the pattern covers
+20-70 % of the bars and the lead-in trends either way (:class:`Geometry`). Labels are not trusted
 by construction alone: every generated path is re-checked with :func:`detect_patterns`,
 a rule-based detector that works on the closes only, and is kept only when the detector
 finds exactly its label (or nothing, for ``none``). Tests use the same detector, so the
@@ -40,8 +41,9 @@ MIRROR: dict[str, str] = {
     "bear_flag": "bull_flag",
     "none": "none",
 }
-#: A completed pattern's first close beyond its neckline/channel is within this many bars.
-RECENT_BARS = 3
+#: A completed pattern's first close beyond its neckline/channel is within this many bars:
+#: the breakout bar is 0-3 bars before the right edge, as on a screen captured just after it.
+RECENT_BARS = 4
 
 FloatArray = NDArray[np.float64]
 
@@ -160,8 +162,8 @@ def _head_shoulders(x: FloatArray, piv: list[tuple[int, float, int]], min_h: flo
 
 def _bull_flag(x: FloatArray, min_h: float) -> bool:
     n = len(x)
-    for k in (1, 2):  # bars since the breakout
-        for f in range(5, 26):  # flag (consolidation) length
+    for k in range(1, RECENT_BARS + 1):  # bars since the breakout
+        for f in range(5, 41):  # flag (consolidation) length
             s = n - k - f
             if s < 4:
                 break
@@ -173,7 +175,7 @@ def _bull_flag(x: FloatArray, min_h: float) -> bool:
             retrace = top - float(flag.min())
             t = np.arange(f) - (f - 1) / 2.0
             slope = float(t @ (flag - flag.mean()) / (t @ t))
-            for p in range(3, 16):
+            for p in range(3, 26):
                 b = s - p
                 if b < 0:
                     break
@@ -203,9 +205,9 @@ def detect_patterns(ohlc: FloatArray) -> set[str]:
     * head and shoulders: head >= 18 % of the height above both shoulders, shoulders
       within 30 %, both >= 15 % above the neckline, neckline slope bounded, and the first
       close below the (sloped) neckline within the last ``RECENT_BARS`` bars;
-    * bull flag: a steep, mostly rising pole of 3-15 bars, a 5-25 bar consolidation that
+    * bull flag: a steep, mostly rising pole of 3-25 bars, a 5-40 bar consolidation that
       retraces 8-50 % of it without rising, then closes above the consolidation's high on
-      the last 1-2 bars (mirrored for the bear flag).
+      the last 1-``RECENT_BARS`` bars (mirrored for the bear flag).
     """
     close = np.log(np.asarray(ohlc, dtype=np.float64)[:, 3])
     found: set[str] = set()
@@ -264,11 +266,43 @@ def _spaced(rng: np.random.Generator, length: int, fracs: list[tuple[float, floa
     return out
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Where a pattern sits on the chart, and how long it may be.
+
+    ``span`` is the share of the chart's bars the pattern covers, drawn uniformly; real
+    screens show a head and shoulders over the last 40 % of the chart as often as over the
+    last 15 %, and a model that only ever saw narrow patterns calls a wide one ``none``
+    (issue 11). ``breakout_bars`` bounds how many bars the break may lie before the right
+    edge (at most :data:`RECENT_BARS`). ``lead_in_move`` bounds the net move, in pattern
+    heights, of the random-walk lead-in before the pattern, in either direction.
+    ``legacy`` reproduces the original generator (patterns over at most 65 % of the bars,
+    a rising lead-in into tops, the break on the last 1-2 bars), which the shipped model's
+    held-out-style figures were measured on.
+    """
+
+    span: tuple[float, float] = (0.2, 0.7)
+    breakout_bars: int = RECENT_BARS
+    lead_in_move: float = 2.5
+    bars: tuple[int, int] = (30, 300)
+    legacy: bool = False
+
+
+SCREEN_GEOMETRY = Geometry()
+LEGACY_GEOMETRY = Geometry(span=(0.0, 0.65), breakout_bars=2, bars=(60, 220), legacy=True)
+
+
 def _tail_break(
-    rng: np.random.Generator, xs: list[int], ys: list[float], level: float, below: bool, h: float
+    rng: np.random.Generator,
+    xs: list[int],
+    ys: list[float],
+    level: float,
+    below: bool,
+    h: float,
+    geo: Geometry,
 ) -> None:
-    """Append knots that approach ``level`` and cross it only on the last 1-2 bars."""
-    k = int(rng.integers(1, 3))
+    """Append knots that approach ``level`` and cross it only on the last bars."""
+    k = int(rng.integers(1, geo.breakout_bars + 1))
     last = xs[-1]
     end = last + int(rng.integers(3, 9)) + k
     sgn = -1.0 if below else 1.0
@@ -277,18 +311,19 @@ def _tail_break(
 
 
 def _pattern(
-    rng: np.random.Generator, label: str, h: float
+    rng: np.random.Generator, label: str, h: float, geo: Geometry = SCREEN_GEOMETRY
 ) -> tuple[list[int], list[float], dict[str, int]]:
     """Knots (bar offsets, log-price offsets) of a *top-side* pattern of height ``h``."""
+    wide = not geo.legacy
     if label == "double_top":
-        length = int(rng.integers(18, 55))
+        length = int(rng.integers(16, 90) if wide else rng.integers(18, 55))
         d = rng.uniform(0.45, 1.0) * h
         xs = [0, *_spaced(rng, length, [(0.2, 0.35), (0.45, 0.6), (0.75, 0.9)])]
         ys = [h - d - rng.uniform(0.2, 0.6) * h, h, h - d, h + rng.uniform(-0.04, 0.04) * d]
-        _tail_break(rng, xs, ys, h - d, True, d)
+        _tail_break(rng, xs, ys, h - d, True, d, geo)
         return xs, ys, {"start": 0, "peak1": xs[1], "trough": xs[2], "peak2": xs[3]}
     if label == "head_and_shoulders":
-        length = int(rng.integers(28, 70))
+        length = int(rng.integers(24, 110) if wide else rng.integers(28, 70))
         neck = rng.uniform(0.2, 0.4) * h
         s1 = rng.uniform(0.62, 0.76) * h
         s2 = s1 + rng.uniform(-0.06, 0.06) * h
@@ -296,7 +331,7 @@ def _pattern(
         xs = [0, *_spaced(rng, length, knots)]
         n1, n2 = neck + rng.uniform(-0.04, 0.04) * h, neck + rng.uniform(-0.04, 0.04) * h
         ys = [rng.uniform(-0.2, 0.1) * h, s1, n1, h, n2, s2]
-        _tail_break(rng, xs, ys, min(n1, n2), True, h - neck)
+        _tail_break(rng, xs, ys, min(n1, n2), True, h - neck, geo)
         return (
             xs,
             ys,
@@ -310,12 +345,12 @@ def _pattern(
             },
         )
     if label == "bear_flag":
-        pole = int(rng.integers(4, 11))
-        flag = pole + int(rng.integers(3, 13))
+        pole = int(rng.integers(4, 20) if wide else rng.integers(4, 11))
+        flag = min(pole + int(rng.integers(3, 21 if wide else 13)), 36)
         retr = rng.uniform(0.15, 0.4) * h
         xs = [0, pole, pole + flag]
         ys = [h, 0.0, retr]
-        k = int(rng.integers(1, 3))
+        k = int(rng.integers(1, geo.breakout_bars + 1))
         xs += [pole + flag + k]
         ys += [-rng.uniform(0.08, 0.25) * h]
         return xs, ys, {"pole_start": 0, "flag_start": pole, "breakout": pole + flag + 1}
@@ -362,12 +397,12 @@ def _ohlc(
     return np.stack([open_, high, low, close], axis=1), volume
 
 
-def _none_core(rng: np.random.Generator, h: float) -> tuple[list[int], list[float]]:
+def _none_core(rng: np.random.Generator, h: float, geo: Geometry) -> tuple[list[int], list[float]]:
     """Knots for a hard negative: a pattern cut before its break, or broken long ago."""
     kind = rng.choice(["truncated", "old", "failed", "range"])
     label = str(rng.choice(list(_TOP_SIDE)))
     base, sign = _TOP_SIDE[label]
-    xs, ys, _ = _pattern(rng, base, h)
+    xs, ys, _ = _pattern(rng, base, h, geo)
     ys = [sign * v for v in ys]
     if kind == "truncated":
         cut = int(rng.integers(max(2, len(xs) - 3), len(xs)))
@@ -384,44 +419,74 @@ def _none_core(rng: np.random.Generator, h: float) -> tuple[list[int], list[floa
             xs.append(x)
             ys.append(y)
         return xs, ys
-    span = int(rng.integers(25, 70))
-    pts = np.sort(rng.choice(np.arange(3, span), size=4, replace=False)).tolist()
-    return [0, *pts, span], [rng.uniform(-0.4, 0.4) * h for _ in range(6)]
+    width = int(rng.integers(25, 70))
+    pts = np.sort(rng.choice(np.arange(3, width), size=4, replace=False)).tolist()
+    return [0, *pts, width], [rng.uniform(-0.4, 0.4) * h for _ in range(6)]
 
 
-def generate_path(rng: np.random.Generator, label: str, max_tries: int = 200) -> PricePath:
-    """Draw a price path whose right edge shows ``label``, verified by :func:`detect_patterns`.
+def _bar_count(rng: np.random.Generator, core: int, label: str, geo: Geometry) -> int:
+    """Bars on the chart so that the pattern's ``core`` bars cover ``geo.span`` of them."""
+    lo, hi = geo.bars
+    if label == "none" and core <= 2:  # a plain random walk: any zoom
+        return int(rng.integers(lo, hi))
+    share = rng.uniform(*geo.span)
+    return max(core + 1, min(hi, max(lo, round(core / share))))
 
-    Raises ``RuntimeError`` if no valid path is found in ``max_tries`` (never seen in
-    practice: acceptance rates are 30-90 % depending on the class).
-    """
-    if label not in CLASSES:
-        raise ValueError(f"unknown label {label!r}; expected one of {CLASSES}")
-    for _ in range(max_tries):
-        n_bars = int(rng.integers(60, 220))
-        h = rng.uniform(0.06, 0.3)
-        sigma = h * rng.uniform(0.02, 0.055)
-        pivots: dict[str, int] = {}
-        if label == "none":
-            if rng.random() < 0.55:
-                xs, ys = _none_core(rng, h)
-            else:
-                xs, ys = [0, 1], [0.0, rng.normal(0.0, sigma)]
-            sign = 1.0
-        else:
-            base, sign = _TOP_SIDE[label]
-            xs, ys, pivots = _pattern(rng, base, h)
-        core = sign * _bridge(rng, xs, ys, sigma * (0.45 if "flag" in label else 0.8))
-        if label in ("bull_flag", "bear_flag"):
-            _flag_channel(rng, core, pivots, sign * h)
-        n_bars = max(n_bars, int(len(core) / 0.65) + 1)  # pattern spans <= 65 % of the bars
-        n_pre = n_bars - len(core)
+
+def _lead_in(
+    rng: np.random.Generator, label: str, n_pre: int, h: float, sigma: float, geo: Geometry
+) -> FloatArray:
+    """Random-walk steps before the pattern (summed backwards from its first bar)."""
+    if geo.legacy:
         drift = rng.uniform(0.0, 0.012) * h
         if label in ("double_bottom", "inverse_head_and_shoulders"):
             drift = -drift
         elif label not in ("double_top", "head_and_shoulders"):
             drift = rng.normal(0.0, 0.006) * h
-        steps = rng.normal(drift, sigma * rng.uniform(1.0, 1.8), n_pre)
+    else:  # any direction: a trend into the pattern, against it, or flat
+        drift = rng.uniform(-geo.lead_in_move, geo.lead_in_move) * h / max(n_pre, 1)
+    return rng.normal(drift, sigma * rng.uniform(1.0, 1.8), n_pre)
+
+
+def generate_path(
+    rng: np.random.Generator,
+    label: str,
+    max_tries: int = 200,
+    geometry: Geometry = SCREEN_GEOMETRY,
+) -> PricePath:
+    """Draw a price path whose right edge shows ``label``, verified by :func:`detect_patterns`.
+
+    ``geometry`` places the pattern (see :class:`Geometry`); the default varies it like real
+    screens. Raises ``RuntimeError`` if no valid path is found in ``max_tries`` (never seen
+    in practice: acceptance rates are 20-90 % depending on the class).
+    """
+    if label not in CLASSES:
+        raise ValueError(f"unknown label {label!r}; expected one of {CLASSES}")
+    geo = geometry
+    for _ in range(max_tries):
+        if geo.legacy:
+            n_bars = int(rng.integers(*geo.bars))  # drawn first, as the shipped model's data
+        h = rng.uniform(0.06, 0.3)
+        sigma = h * rng.uniform(0.02, 0.055)
+        pivots: dict[str, int] = {}
+        if label == "none":
+            if rng.random() < 0.55:
+                xs, ys = _none_core(rng, h, geo)
+            else:
+                xs, ys = [0, 1], [0.0, rng.normal(0.0, sigma)]
+            sign = 1.0
+        else:
+            base, sign = _TOP_SIDE[label]
+            xs, ys, pivots = _pattern(rng, base, h, geo)
+        core = sign * _bridge(rng, xs, ys, sigma * (0.45 if "flag" in label else 0.8))
+        if label in ("bull_flag", "bear_flag"):
+            _flag_channel(rng, core, pivots, sign * h)
+        if geo.legacy:
+            n_bars = max(n_bars, int(len(core) / 0.65) + 1)
+        else:
+            n_bars = _bar_count(rng, len(core), label, geo)
+        n_pre = n_bars - len(core)
+        steps = _lead_in(rng, label, n_pre, h, sigma, geo)
         pre = core[0] - np.cumsum(steps[::-1])[::-1]
         logc = np.concatenate([pre, core])
         ohlc, vol = _ohlc(rng, logc, sigma, float(np.exp(rng.uniform(0.0, 8.0))))
@@ -436,11 +501,12 @@ def generate_chart(
     rng: np.random.Generator,
     label: str,
     style: str | None = None,
+    geometry: Geometry = SCREEN_GEOMETRY,
 ) -> ChartSample:
     """A rendered screenshot of a verified ``label`` path in ``style`` (random training style
     if None; see :data:`tradelake.ml.rendering.TRAIN_STYLES` / ``HELD_OUT_STYLE``)."""
     from tradelake.ml.rendering import TRAIN_STYLES, render
 
-    path = generate_path(rng, label)
+    path = generate_path(rng, label, geometry=geometry)
     name = style if style is not None else str(rng.choice(TRAIN_STYLES))
     return ChartSample(image=render(rng, path, name), path=path, style=name)

@@ -5,8 +5,12 @@ The model is logged as an MLflow pyfunc whose only artifact is the checkpoint fi
 with the same code as a local path (identical outputs), and generic MLflow tooling can
 still ``mlflow.pyfunc.load_model`` it.
 
-Promotion rule: a new version takes the ``champion`` alias only when its held-out-style
-macro-F1 is strictly greater than the current champion's (or there is none).
+Promotion rule: a new version takes the ``champion`` alias only when it beats the current
+champion (or there is none). A champion with a leave-one-renderer-out figure (``metrics["loro"]``
+of its checkpoint, see :mod:`tradelake.ml.cross_renderer`) is beaten only by a candidate whose
+*worst* held-out-renderer macro-F1 is strictly greater: the figure that says how the model
+reads software it never saw (issue 11). A champion without one is compared on the held-out-style
+macro-F1, as before; a candidate without one never displaces a champion that has one.
 
 Storage, logging, registration and the alias move are :mod:`tradelake.ml.model_registry`'s,
 shared with the signal ensemble; this module says what a chart_cnn run logs and its rule.
@@ -38,6 +42,7 @@ __all__ = ["CHAMPION", "MODEL_NAME", "default_tracking_uri", "publish"]
 MODEL_NAME = "chart_cnn"
 EXPERIMENT = "chart_cnn"
 METRIC = "heldout_macro_f1"
+LORO_METRIC = "loro_min_macro_f1"
 PIP_REQUIREMENTS = ["torch", "numpy", "pillow", "mlflow"]
 
 
@@ -131,6 +136,20 @@ def _flat(metrics: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
+def loro_score(metrics: Mapping[str, Any]) -> float | None:
+    """The worst held-out-renderer macro-F1 of a checkpoint's LORO table, or None."""
+    table = metrics.get("loro") or {}
+    values = [float(rep["macro_f1"]) for rep in table.values()]
+    return min(values) if values else None
+
+
+def beats_champion(new: Mapping[str, float], old: Mapping[str, float]) -> bool:
+    """The promotion rule of the module docstring, on ``metric.<key>`` tag dicts."""
+    if LORO_METRIC in old:
+        return LORO_METRIC in new and new[LORO_METRIC] > old[LORO_METRIC]
+    return new.get(METRIC, float("-inf")) > old.get(METRIC, float("-inf"))
+
+
 def champion_score(client: MlflowClient, name: str = MODEL_NAME) -> tuple[str, float] | None:
     """``(version, heldout macro-F1)`` of the current champion, or None."""
     mv = model_registry.champion_version(client, name)
@@ -145,15 +164,27 @@ def champion_score(client: MlflowClient, name: str = MODEL_NAME) -> tuple[str, f
 
 
 def promote_if_better(
-    client: MlflowClient, version: str, score: float, name: str = MODEL_NAME
+    client: MlflowClient,
+    version: str,
+    score: float,
+    name: str = MODEL_NAME,
+    loro: float | None = None,
 ) -> bool:
-    """Move ``champion`` to ``version`` iff ``score`` beats the current champion's."""
-    current = champion_score(client, name)
-
-    def beats(new: Mapping[str, float], old: Mapping[str, float]) -> bool:
-        return current is None or score > current[1]
-
-    return model_registry.promote_if(client, name, version, {METRIC: score}, beats)
+    """Move ``champion`` to ``version`` iff it beats the current champion
+    (:func:`beats_champion`; ``score`` is the held-out-style macro-F1, ``loro`` the worst
+    held-out-renderer macro-F1)."""
+    current = model_registry.champion_version(client, name)
+    old: dict[str, float] = {}
+    if current is not None:
+        old = model_registry.version_metrics(current)
+        if METRIC not in old:  # versions logged before metric tags: the run's metric
+            found = champion_score(client, name)
+            if found is not None:
+                old[METRIC] = found[1]
+    new = {METRIC: score, **({LORO_METRIC: loro} if loro is not None else {})}
+    return model_registry.promote_if(
+        client, name, version, new, lambda n, _o: current is None or beats_champion(n, old)
+    )
 
 
 def current_champion(
@@ -178,12 +209,14 @@ def publish(
     uri = _uri(tracking_uri, home)
     m = _read_metrics(checkpoint)
     score = float((m.get("heldout") or {}).get("macro_f1", float("-inf")))
+    loro = loro_score(m)
+    tags = {METRIC: score, **({LORO_METRIC: loro} if loro is not None else {})}
     with _tracking(uri) as client:
         model_registry.use_experiment(client, experiment, uri, home)
         with mlflow.start_run() as run:
             scalar = {k: v for k, v in m.items() if isinstance(v, str | int | float)}
             mlflow.log_params({**scalar, **(params or {})})
-            mlflow.log_metrics(_flat(m))
+            mlflow.log_metrics({**_flat(m), **tags})
             with tempfile.TemporaryDirectory() as tmp:
                 metrics_path = Path(tmp) / "metrics.json"
                 metrics_path.write_text(json.dumps(m, indent=1, default=str))
@@ -201,9 +234,9 @@ def publish(
                 python_model=ChartPyfunc(),
                 artifacts={"checkpoint": str(checkpoint)},
                 pip_requirements=PIP_REQUIREMENTS,
-                metrics={METRIC: score},
+                metrics=tags,
             )
-        promoted = promote_if_better(client, version, score, name)
+        promoted = promote_if_better(client, version, score, name, loro)
         champ = champion_score(client, name)
     return Published(run.info.run_id, version, score, promoted, champ[0] if champ else version)
 

@@ -32,10 +32,11 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from tradelake.ml import evaluation
-from tradelake.ml.charts import CLASSES, MIRROR, generate_chart
+from tradelake.ml.charts import CLASSES, MIRROR, SCREEN_GEOMETRY, Geometry, generate_chart
 from tradelake.ml.rendering import HELD_OUT_STYLE, TRAIN_STYLES
 from tradelake.ml.vision import (
     INPUT_SIZE,
+    RIGHT_FRACTION,
     WIDTHS,
     ChartNet,
     fit_temperature,
@@ -60,14 +61,15 @@ class TrainResult:
 
 
 def _render_chunk(
-    job: tuple[Any, list[str], tuple[str, ...], tuple[int, int]],
+    job: tuple[Any, list[str], tuple[str, ...], tuple[int, int], Geometry, float],
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    seed, labels, styles, size = job
+    seed, labels, styles, size, geometry, right_fraction = job
     rng = np.random.default_rng(seed)
     xs = np.empty((len(labels), size[0], size[1], 3), np.uint8)
     for i, lab in enumerate(labels):
         style = str(rng.choice(styles))
-        xs[i] = preprocess(generate_chart(rng, lab, style).image, size)
+        img = generate_chart(rng, lab, style, geometry).image
+        xs[i] = preprocess(img, size, right_fraction)
     return xs, np.array([CLASSES.index(lab) for lab in labels], np.int64)
 
 
@@ -78,17 +80,21 @@ def make_dataset(
     workers: int = 1,
     size: tuple[int, int] = INPUT_SIZE,
     deadline: float | None = None,
+    geometry: Geometry = SCREEN_GEOMETRY,
+    right_fraction: float = RIGHT_FRACTION,
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """``n`` preprocessed charts, classes balanced and shuffled, deterministic in ``seed``.
 
     Stops early (keeping whole chunks) once ``time.monotonic()`` passes ``deadline``.
+    ``geometry=LEGACY_GEOMETRY, right_fraction=0.8`` redraws the first model's held-out set.
     """
     rng = np.random.default_rng(seed)
     labels = [CLASSES[i % len(CLASSES)] for i in range(n)]
     rng.shuffle(labels)
     seeds = np.random.SeedSequence(seed).spawn(math.ceil(n / CHUNK))
     jobs = [
-        (s, labels[i * CHUNK : (i + 1) * CHUNK], tuple(styles), size) for i, s in enumerate(seeds)
+        (s, labels[i * CHUNK : (i + 1) * CHUNK], tuple(styles), size, geometry, right_fraction)
+        for i, s in enumerate(seeds)
     ]
     parts: list[tuple[NDArray[np.uint8], NDArray[np.int64]]] = []
     if workers <= 1:
@@ -323,6 +329,8 @@ def train(
         "input_size": list(input_size),
         "widths": list(widths),
         "version": VERSION,
+        "right_fraction": RIGHT_FRACTION,
+        "train_renderers": ["pillow"],
         "metrics": {},
     }
     if out is not None:  # an uncalibrated checkpoint survives a failure in evaluation

@@ -6,8 +6,9 @@ calibrated probability, all class probabilities and a 128-d L2-normalised embedd
 
 Preprocessing (the same in training and serving, see :func:`preprocess`):
 ``Image.reduce`` by an integer factor (cheap box filter), trim uniform borders, keep the
-right ``RIGHT_FRACTION`` of the chart where patterns complete, bilinear resize to the model
-input (128x288 by default). A 1280x720 PNG runs in a few milliseconds on 2 CPU threads.
+right ``right_fraction`` of the chart (the whole plot for current checkpoints, the right 80 %
+for the first one), bilinear resize to the model input (128x288 by default). A 1280x720 PNG
+runs in a few milliseconds on 2 CPU threads.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from tradelake.ml.evaluation import (  # re-exported: moved to ml.evaluation
 )
 
 INPUT_SIZE: tuple[int, int] = (128, 288)  # (height, width)
-RIGHT_FRACTION = 0.8
+#: Share of the trimmed chart (from the right) the model sees. Checkpoints record their own
+#: (``right_fraction``); those without the key were trained on the right 80 %.
+RIGHT_FRACTION = 1.0
+LEGACY_RIGHT_FRACTION = 0.8
 EMBED_DIM = 128
 WIDTHS: tuple[int, ...] = (16, 32, 64, 128)
 MIN_SIDE = 32
@@ -56,14 +60,22 @@ class Prediction:
 # --------------------------------------------------------------------------- preprocessing
 
 
-def reduce_factor(size: tuple[int, int], target: tuple[int, int] = INPUT_SIZE) -> int:
+def reduce_factor(
+    size: tuple[int, int],
+    target: tuple[int, int] = INPUT_SIZE,
+    right_fraction: float = RIGHT_FRACTION,
+) -> int:
     """The integer downscale :func:`preprocess` applies first: the largest that keeps at least
     1.5x the model input (``target`` is ``(height, width)``) over the kept right part."""
     (w, h), (th, tw) = size, target
-    return max(1, min(int(w * RIGHT_FRACTION / (1.5 * tw)), int(h / (1.5 * th))))
+    return max(1, min(int(w * right_fraction / (1.5 * tw)), int(h / (1.5 * th))))
 
 
-def decode(data: ImageInput, target: tuple[int, int] | None = None) -> Image.Image:
+def decode(
+    data: ImageInput,
+    target: tuple[int, int] | None = None,
+    right_fraction: float = RIGHT_FRACTION,
+) -> Image.Image:
     """Decode image bytes (PNG, JPEG, WebP, ...) into RGB; raise :class:`VisionError`.
 
     With ``target`` (the model input, ``(height, width)``), a JPEG is decoded straight at
@@ -85,7 +97,7 @@ def decode(data: ImageInput, target: tuple[int, int] | None = None) -> Image.Ima
         try:
             img = Image.open(io.BytesIO(bytes(data)))
             if target is not None and img.format == "JPEG":
-                factor = reduce_factor(img.size, target)
+                factor = reduce_factor(img.size, target, right_fraction)
                 if factor > 1:
                     img.draft("RGB", (-(-img.width // factor), -(-img.height // factor)))
             img.load()
@@ -128,13 +140,21 @@ def _trim_box(img: Image.Image) -> tuple[int, int, int, int]:
     )
 
 
-def preprocess(img: Image.Image, size: tuple[int, int] = INPUT_SIZE) -> NDArray[np.uint8]:
-    """RGB screenshot -> uint8 array ``(height, width, 3)`` the model consumes."""
+def preprocess(
+    img: Image.Image,
+    size: tuple[int, int] = INPUT_SIZE,
+    right_fraction: float = RIGHT_FRACTION,
+) -> NDArray[np.uint8]:
+    """RGB screenshot -> uint8 array ``(height, width, 3)`` the model consumes.
+
+    ``right_fraction`` < 1 keeps only the right part of the trimmed chart; the default
+    keeps all of it, because a pattern may span 70 % of a screen (issue 11).
+    """
     th, tw = size
-    factor = reduce_factor(img.size, size)
+    factor = reduce_factor(img.size, size, right_fraction)
     small = img.reduce(factor) if factor > 1 else img
     x0, y0, x1, y1 = _trim_box(small)
-    x0 = max(x0, x1 - round((x1 - x0) * RIGHT_FRACTION))
+    x0 = max(x0, x1 - round((x1 - x0) * right_fraction))
     out = small.resize((tw, th), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1))
     return np.asarray(out, dtype=np.uint8)
 
@@ -291,11 +311,13 @@ class ChartClassifier:
         input_size: tuple[int, int],
         model_version: str,
         metrics: dict[str, Any] | None = None,
+        right_fraction: float = RIGHT_FRACTION,
     ) -> None:
         self.model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.classes = tuple(classes)
         self.temperature = float(temperature)
         self.input_size = input_size
+        self.right_fraction = float(right_fraction)
         self.model_version = model_version
         self.metrics = dict(metrics or {})
         self._pool: ThreadPoolExecutor | None = None
@@ -335,11 +357,16 @@ class ChartClassifier:
             (size[0], size[1]),
             version,
             ckpt.get("metrics"),
+            float(ckpt.get("right_fraction", LEGACY_RIGHT_FRACTION)),
         )
 
     def prepare(self, image: ImageInput) -> NDArray[np.uint8]:
         """Decode and preprocess one input; raises :class:`VisionError` if it is unusable."""
-        return preprocess(decode(image, self.input_size), self.input_size)
+        return preprocess(
+            decode(image, self.input_size, self.right_fraction),
+            self.input_size,
+            self.right_fraction,
+        )
 
     @torch.inference_mode()
     def predict_arrays(self, batch: NDArray[np.uint8]) -> list[Prediction]:
