@@ -51,6 +51,7 @@ def test_demo_tells_what_was_caught_the_total_and_the_positions(demo_home: Path)
     else:
         assert "No open positions" in out
     assert "Try next: tradelake positions --home" in out
+    assert "(needs pip install 'tradelake[stream]')" in out  # not eaten as rich markup
 
 
 def test_demo_json_totals_agree_with_pnl_daily(demo_home: Path) -> None:

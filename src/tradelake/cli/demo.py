@@ -52,7 +52,7 @@ def demo(
             "a CSV file renamed to .xlsx"
         )
         print_story(console, story)
-        console.info(desk_hint(platform))
+        console.info(shown(desk_hint(platform)))  # `[stream]` is not rich markup
 
 
 def desk_hint(platform: Platform) -> str:
