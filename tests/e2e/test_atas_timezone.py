@@ -19,6 +19,7 @@ def test_init_yes_takes_the_machine_zone_and_says_so(home: Path) -> None:
     result = run_cli("init", "--home", str(home), "--yes", env={"TZ": "Asia/Tokyo"})
     assert result.returncode == 0, result.stderr
     assert "ATAS exports will be read in Asia/Tokyo, this machine's time zone" in result.stdout
+    assert "change [sources.atas] timezone in tradelake.toml" in result.stdout  # not markup
     assert load_settings(home, env={}).atas_timezone_configured == "Asia/Tokyo"
     again = run_cli("init", "--home", str(home), "--force", "--timezone", "America/Chicago")
     assert again.returncode == 0, again.stderr

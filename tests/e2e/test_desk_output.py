@@ -24,6 +24,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+def test_messages_keep_config_names(tmp_path: Path) -> None:
+    """Config section names are not rich markup: `[[feeds]]` must not print as `[]`."""
+    result = CliRunner().invoke(app, ["status", "--home", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "no [[feeds]] in tradelake.toml" in result.output
+
+
 def test_help_keeps_config_names_and_says_ingest_takes_screenshots() -> None:
     ingest = _words(run_cli("ingest", "--help").stdout)
     assert "(overrides [sources.atas] timezone)" in ingest

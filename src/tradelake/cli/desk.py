@@ -115,7 +115,7 @@ def init(
             zone = _machine_zone()
             console.info(
                 f"ATAS exports will be read in {zone}, this machine's time zone; if they come "
-                "from a machine elsewhere, change [sources.atas] timezone in tradelake.toml"
+                "from a machine elsewhere, change \\[sources.atas] timezone in tradelake.toml"
             )
         else:
             zone = _ask_zone(_machine_zone())

@@ -108,7 +108,7 @@ def status(
         if json:
             console.emit_json(rows)
         elif not rows:
-            console.info("no [[feeds]] in tradelake.toml")
+            console.info("no \\[\\[feeds]] in tradelake.toml")
         else:
             console.frame(rows_table([_human(row) for row in rows]), title="Feeds")
         write_exports(console, rows_frame(rows), Exports(csv, parquet, xlsx))
