@@ -35,8 +35,9 @@ from tradelake.features import FeatureStore, catalog
 from tradelake.features.embeddings import cache_dir
 from tradelake.jobs.vision import similar_setups
 from tradelake.ml.charts import CLASSES, generate_chart
+from tradelake.ml.ink import ink_of
 from tradelake.ml.similarity import EmbeddingIndex
-from tradelake.ml.vision import WEIGHTS, ChartClassifier, ChartNet, decode, preprocess
+from tradelake.ml.vision import WEIGHTS, ChartClassifier, ChartNet, decode
 from tradelake.staging import StagingWriter
 
 W, H = 1280, 720
@@ -69,9 +70,16 @@ def _naive(clf: ChartClassifier) -> tuple[ChartNet, Callable[[list[bytes]], torc
     model = raw.eval().to(memory_format=torch.contiguous_format)
     h, w = clf.input_size
 
+    def naive_prep(b: bytes) -> np.ndarray:
+        img = decode(b)
+        if clf.input_kind == "ink":  # ink of the full-size screenshot, then Lanczos
+            img = Image.fromarray(ink_of(np.asarray(img)))
+        arr = np.asarray(img.resize((w, h), Image.Resampling.LANCZOS))
+        return arr if arr.ndim == 3 else arr[..., None]
+
     @torch.inference_mode()
     def run(blobs: list[bytes]) -> torch.Tensor:
-        arrs = [np.asarray(decode(b).resize((w, h), Image.Resampling.LANCZOS)) for b in blobs]
+        arrs = [naive_prep(b) for b in blobs]
         x = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).float().sub(127.5).div(64.0)
         return torch.softmax(model(x.contiguous())[0] / clf.temperature, 1)
 
@@ -87,10 +95,16 @@ def main() -> None:
     ap.add_argument("--folds", type=Path, default=Path("loro"), help="loro-<renderer>.pt folder")
     ap.add_argument("--data", type=Path, default=Path("loro-data"), help="eval_<renderer>/ sets")
     ap.add_argument("--baseline", type=Path, default=None, help="checkpoint to compare against")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=WEIGHTS,
+        help="checkpoint scored on every renderer it never saw (default: the shipped one)",
+    )
     a = ap.parse_args()
     torch.set_num_threads(2)
     if a.cross_renderer:
-        _cross_renderer(a.folds, a.data, a.baseline)
+        _cross_renderer(a.folds, a.data, a.baseline, a.model)
         return
     clf = ChartClassifier.load()
     blobs = _pngs(64)
@@ -141,11 +155,7 @@ def main() -> None:
             if draft:
                 clf.predict_many(chunk)
             else:  # the same thread pool and model, without Image.draft
-                arrays = list(
-                    pool.map(
-                        lambda b: preprocess(decode(b), clf.input_size, clf.right_fraction), chunk
-                    )
-                )
+                arrays = list(pool.map(lambda b: clf.prepare(decode(b)), chunk))
                 clf.predict_arrays(np.stack(arrays))
 
     # Alternate the two so that a burst of load from other tenants hits both; best of 5.
@@ -163,33 +173,49 @@ def main() -> None:
         _store_search(clf, a.store_rows, blobs[0])
 
 
-def _cross_renderer(folds: Path, data: Path, baseline: Path | None) -> None:
+def _cross_renderer(folds: Path, data: Path, baseline: Path | None, model: Path) -> None:
     from tradelake.ml import cross_renderer as cr
     from tradelake.ml.renderers import RENDERERS
 
-    names = [n for n in RENDERERS if (folds / f"loro-{n}.pt").is_file()]
-    if not names:
+    _, model_ck = cr.load_model(model)
+    model_seen = list(model_ck.get("train_renderers", ["pillow"]))
+    sources = {
+        n: folds / f"loro-{n}.pt" if (folds / f"loro-{n}.pt").is_file() else model
+        for n in RENDERERS
+        if (folds / f"loro-{n}.pt").is_file() or n not in model_seen
+    }
+    if not sources:
         raise SystemExit(
-            f"no loro-<renderer>.pt in {folds}; run python -m tradelake.ml.cross_renderer"
+            f"no loro-<renderer>.pt in {folds}, and {model.name} saw every renderer; run "
+            "python -m tradelake.ml.cross_renderer or python -m tradelake.ml.train_sketch"
         )
+    names = list(sources)
     cr.ensure_sets(data, names, splits=("eval",))
     base_path = baseline or WEIGHTS
     base, base_ck = cr.load_model(base_path)
     base_seen = base_ck.get("train_renderers", ["pillow"])
-    print(f"baseline {base_path.name} (trained on {', '.join(base_seen)})")
+    print(f"baseline {base_path.name} (trained on {', '.join(base_seen) or 'no renderer'})")
     print(
         f"{'held-out':<11} {'charts':>6} {'macro-F1':>9} {'acc':>6} {'ECE':>6} "
         f"{'weakest class':<30} {'baseline':>9} {'ratio':>6}  target >= 0.90"
     )
     results = {}
-    for name in names:
-        model, ck = cr.load_model(folds / f"loro-{name}.pt")
+    for name, src in sources.items():
+        fold, ck = cr.load_model(src)
         if name in ck.get("train_renderers", []):
-            raise SystemExit(f"loro-{name}.pt was trained on {name}: not a held-out figure")
-        held = cr.load_folder(data / f"eval_{name}", right_fraction=ck.get("right_fraction", 0.8))
-        rep = cr.score(model, held, ck["temperature"])
+            raise SystemExit(f"{src.name} was trained on {name}: not a held-out figure")
+        held = cr.load_folder(
+            data / f"eval_{name}",
+            tuple(ck["input_size"]),
+            right_fraction=ck.get("right_fraction", 0.8),
+            kind=ck.get("input", "rgb"),
+        )
+        rep = cr.score(fold, held, ck["temperature"])
         bheld = cr.load_folder(
-            data / f"eval_{name}", right_fraction=base_ck.get("right_fraction", 0.8)
+            data / f"eval_{name}",
+            tuple(base_ck["input_size"]),
+            right_fraction=base_ck.get("right_fraction", 0.8),
+            kind=base_ck.get("input", "rgb"),
         )
         brep = cr.score(base, bheld, base_ck["temperature"])
         worst = min(rep["per_class_f1"].items(), key=lambda kv: kv[1])

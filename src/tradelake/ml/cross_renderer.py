@@ -36,9 +36,11 @@ from numpy.typing import NDArray
 
 from tradelake.errors import VisionError
 from tradelake.ml.charts import CLASSES
+from tradelake.ml.ink import ink_map
 from tradelake.ml.renderers.dataset import LABELS_CSV
 from tradelake.ml.train_vision import augment, classification_report, predict_logits
 from tradelake.ml.vision import (
+    INPUT_KINDS,
     INPUT_SIZE,
     RIGHT_FRACTION,
     WIDTHS,
@@ -83,15 +85,23 @@ def load_folder(
     size: tuple[int, int] = INPUT_SIZE,
     right_fraction: float = RIGHT_FRACTION,
     threads: int = 2,
+    kind: str = "rgb",
 ) -> Arrays:
-    """Preprocessed uint8 NHWC arrays and class indices of a labelled folder (cached)."""
-    cache = folder / f".cache-{size[0]}x{size[1]}-{right_fraction:g}.npz"
+    """Preprocessed uint8 NHWC arrays and class indices of a labelled folder (cached).
+
+    ``kind`` is the checkpoint's input: ``rgb`` pixels, or ``ink`` maps (one channel,
+    :func:`tradelake.ml.ink.ink_map`).
+    """
+    tag = f"{right_fraction:g}" if kind == "rgb" else "ink"
+    cache = folder / f".cache-{size[0]}x{size[1]}-{tag}.npz"
     if cache.is_file() and cache.stat().st_mtime >= (folder / LABELS_CSV).stat().st_mtime:
         with np.load(cache) as z:
             return z["x"], z["y"]
     items = _labelled(folder)
 
     def prep(p: Path) -> NDArray[np.uint8]:
+        if kind == "ink":
+            return ink_map(decode(p.read_bytes(), size), size)[..., None]
         return preprocess(decode(p.read_bytes(), size, right_fraction), size, right_fraction)
 
     with ThreadPoolExecutor(threads) as pool:
@@ -150,7 +160,8 @@ def load_model(
         return ChartNet(len(CLASSES), widths, INPUT_SIZE), {}
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     size = tuple(ckpt["input_size"])
-    model = ChartNet(len(ckpt["classes"]), ckpt["widths"], (size[0], size[1]))
+    channels = INPUT_KINDS[str(ckpt.get("input", "rgb"))]
+    model = ChartNet(len(ckpt["classes"]), ckpt["widths"], (size[0], size[1]), in_channels=channels)
     model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
     return model, ckpt
 
@@ -380,6 +391,8 @@ def heldout_style(
     legacy: bool,
     per_class: int = 100,
     workers: int = 2,
+    size: tuple[int, int] = INPUT_SIZE,
+    kind: str = "rgb",
 ) -> dict[str, Any]:
     """Score on the Pillow renderer's held-out style, the first model card's test: the same
     seed as ``train_vision.train`` (700 charts), new or legacy (``legacy``) geometry."""
@@ -393,9 +406,10 @@ def heldout_style(
         2,
         (HELD_OUT_STYLE,),
         workers,
-        INPUT_SIZE,
+        size,
         geometry=geometry,
         right_fraction=right_fraction,
+        kind=kind,
     )
     return score(model, data, temperature)
 

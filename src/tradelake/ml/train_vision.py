@@ -33,8 +33,10 @@ from numpy.typing import NDArray
 
 from tradelake.ml import evaluation
 from tradelake.ml.charts import CLASSES, MIRROR, SCREEN_GEOMETRY, Geometry, generate_chart
+from tradelake.ml.ink import ink_map
 from tradelake.ml.rendering import HELD_OUT_STYLE, TRAIN_STYLES
 from tradelake.ml.vision import (
+    INPUT_KINDS,
     INPUT_SIZE,
     RIGHT_FRACTION,
     WIDTHS,
@@ -61,15 +63,18 @@ class TrainResult:
 
 
 def _render_chunk(
-    job: tuple[Any, list[str], tuple[str, ...], tuple[int, int], Geometry, float],
+    job: tuple[Any, list[str], tuple[str, ...], tuple[int, int], Geometry, float, str],
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    seed, labels, styles, size, geometry, right_fraction = job
+    seed, labels, styles, size, geometry, right_fraction, kind = job
     rng = np.random.default_rng(seed)
-    xs = np.empty((len(labels), size[0], size[1], 3), np.uint8)
+    xs = np.empty((len(labels), size[0], size[1], INPUT_KINDS[kind]), np.uint8)
     for i, lab in enumerate(labels):
         style = str(rng.choice(styles))
         img = generate_chart(rng, lab, style, geometry).image
-        xs[i] = preprocess(img, size, right_fraction)
+        if kind == "ink":
+            xs[i, ..., 0] = ink_map(img, size)
+        else:
+            xs[i] = preprocess(img, size, right_fraction)
     return xs, np.array([CLASSES.index(lab) for lab in labels], np.int64)
 
 
@@ -82,8 +87,11 @@ def make_dataset(
     deadline: float | None = None,
     geometry: Geometry = SCREEN_GEOMETRY,
     right_fraction: float = RIGHT_FRACTION,
+    kind: str = "rgb",
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """``n`` preprocessed charts, classes balanced and shuffled, deterministic in ``seed``.
+
+    ``kind`` is the model input (``rgb`` pixels or ``ink`` maps, see ``vision.INPUT_KINDS``).
 
     Stops early (keeping whole chunks) once ``time.monotonic()`` passes ``deadline``.
     ``geometry=LEGACY_GEOMETRY, right_fraction=0.8`` redraws the first model's held-out set.
@@ -93,7 +101,15 @@ def make_dataset(
     rng.shuffle(labels)
     seeds = np.random.SeedSequence(seed).spawn(math.ceil(n / CHUNK))
     jobs = [
-        (s, labels[i * CHUNK : (i + 1) * CHUNK], tuple(styles), size, geometry, right_fraction)
+        (
+            s,
+            labels[i * CHUNK : (i + 1) * CHUNK],
+            tuple(styles),
+            size,
+            geometry,
+            right_fraction,
+            kind,
+        )
         for i, s in enumerate(seeds)
     ]
     parts: list[tuple[NDArray[np.uint8], NDArray[np.int64]]] = []

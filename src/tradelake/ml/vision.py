@@ -4,11 +4,17 @@
 or PIL images) to the chart pattern completing on their right edge, a temperature-
 calibrated probability, all class probabilities and a 128-d L2-normalised embedding.
 
-Preprocessing (the same in training and serving, see :func:`preprocess`):
-``Image.reduce`` by an integer factor (cheap box filter), trim uniform borders, keep the
-right ``right_fraction`` of the chart (the whole plot for current checkpoints, the right 80 %
-for the first one), bilinear resize to the model input (128x288 by default). A 1280x720 PNG
-runs in a few milliseconds on 2 CPU threads.
+A checkpoint names its input (``input``, see :data:`INPUT_KINDS`), and preprocessing is the
+same in training and serving:
+
+- ``ink`` (chart_cnn 3.x, shipped): the one-channel ink map of :mod:`tradelake.ml.ink`,
+  96x256: each pixel's distance from the screen's background colour, so palette and theme
+  of the charting software are gone before the model sees the chart;
+- ``rgb`` (chart_cnn 1.x/2.x): ``Image.reduce`` by an integer factor (cheap box filter), trim
+  uniform borders, keep the right ``right_fraction`` of the chart, bilinear resize to the
+  model input (128x288 by default).
+
+Either runs in a few milliseconds for a 1280x720 PNG on 2 CPU threads.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ INPUT_SIZE: tuple[int, int] = (128, 288)  # (height, width)
 RIGHT_FRACTION = 1.0
 LEGACY_RIGHT_FRACTION = 0.8
 EMBED_DIM = 128
+#: What a checkpoint's ``input`` key may name, and the channels the model then reads: RGB
+#: pixels (chart_cnn 1.x/2.x) or the renderer-independent ink map (3.x, :mod:`ml.ink`).
+INPUT_KINDS: dict[str, int] = {"rgb": 3, "ink": 1}
 WIDTHS: tuple[int, ...] = (16, 32, 64, 128)
 MIN_SIDE = 32
 WEIGHTS = Path(__file__).parent / "weights" / "chart_cnn.pt"
@@ -203,11 +212,12 @@ class ChartNet(nn.Module):
         widths: Sequence[int] = WIDTHS,
         input_size: tuple[int, int] = INPUT_SIZE,
         embed_dim: int = EMBED_DIM,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         w0 = widths[0]
         self.stem = nn.Sequential(
-            nn.Conv2d(3, w0 // 2 + 8, 3, 2, 1, bias=False),
+            nn.Conv2d(in_channels, w0 // 2 + 8, 3, 2, 1, bias=False),
             nn.BatchNorm2d(w0 // 2 + 8),
             nn.ReLU(inplace=True),
             nn.Conv2d(w0 // 2 + 8, w0, 3, 2, 1, bias=False),
@@ -312,12 +322,14 @@ class ChartClassifier:
         model_version: str,
         metrics: dict[str, Any] | None = None,
         right_fraction: float = RIGHT_FRACTION,
+        input_kind: str = "rgb",
     ) -> None:
         self.model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.classes = tuple(classes)
         self.temperature = float(temperature)
         self.input_size = input_size
         self.right_fraction = float(right_fraction)
+        self.input_kind = input_kind
         self.model_version = model_version
         self.metrics = dict(metrics or {})
         self._pool: ThreadPoolExecutor | None = None
@@ -345,7 +357,15 @@ class ChartClassifier:
         except Exception as exc:  # torch raises many types for bad files
             raise VisionError(f"{path} is not a chart_cnn checkpoint ({exc})") from exc
         size = tuple(ckpt["input_size"])
-        model = ChartNet(len(ckpt["classes"]), ckpt["widths"], (size[0], size[1]))
+        kind = str(ckpt.get("input", "rgb"))
+        if kind not in INPUT_KINDS:
+            raise VisionError(
+                f"{path} reads {kind!r} input, which this tradelake does not know "
+                f"(known: {', '.join(INPUT_KINDS)}); upgrade tradelake"
+            )
+        model = ChartNet(
+            len(ckpt["classes"]), ckpt["widths"], (size[0], size[1]), in_channels=INPUT_KINDS[kind]
+        )
         model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
         if fuse:
             model.fuse_for_inference()
@@ -358,10 +378,19 @@ class ChartClassifier:
             version,
             ckpt.get("metrics"),
             float(ckpt.get("right_fraction", LEGACY_RIGHT_FRACTION)),
+            kind,
         )
 
     def prepare(self, image: ImageInput) -> NDArray[np.uint8]:
-        """Decode and preprocess one input; raises :class:`VisionError` if it is unusable."""
+        """Decode and preprocess one input; raises :class:`VisionError` if it is unusable.
+
+        Returns ``(height, width, channels)`` uint8: RGB for ``rgb`` checkpoints, the one-channel
+        ink map (:mod:`tradelake.ml.ink`) for ``ink`` ones.
+        """
+        if self.input_kind == "ink":
+            from tradelake.ml.ink import ink_map
+
+            return ink_map(decode(image, self.input_size), self.input_size)[..., None]
         return preprocess(
             decode(image, self.input_size, self.right_fraction),
             self.input_size,
