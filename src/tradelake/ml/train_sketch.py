@@ -263,6 +263,38 @@ def assemble(trained: Path, eval_dir: Path, out: Path, say: Say = print) -> dict
     return metrics
 
 
+def card_tables(metrics: dict[str, Any]) -> str:
+    """The model card's measured part, from a checkpoint's metrics: the leave-one-renderer-out
+    table, per-class F1 per renderer, each renderer's confusion matrix, the held-out style."""
+    from tradelake.ml.cross_renderer import loro_table
+
+    loro: dict[str, dict[str, Any]] = metrics["loro"]
+    names = list(loro)
+    out = [loro_table(loro), "", "Per-class F1 on each renderer:", ""]
+    out.append("| class | " + " | ".join(names) + " |")
+    out.append("| --- |" + " --- |" * len(names))
+    for c in CLASSES:
+        out.append(
+            f"| {c} | " + " | ".join(f"{loro[n]['per_class_f1'][c]:.2f}" for n in names) + " |"
+        )
+    short = [c[:8] for c in CLASSES]
+    for n in names:
+        out += ["", f"**{n}** (rows true, columns predicted):", ""]
+        out.append("| true \\ pred | " + " | ".join(short) + " |")
+        out.append("| --- |" + " --- |" * len(CLASSES))
+        for c, row in zip(CLASSES, loro[n]["confusion"], strict=True):
+            out.append(f"| {c} | " + " | ".join(str(int(v)) for v in row) + " |")
+    out += ["", "Pillow renderer's held-out style (700 charts, the first card's test):", ""]
+    out.append("| geometry | macro-F1 | accuracy | ECE |")
+    out.append("| --- | --- | --- | --- |")
+    for key, label in (("heldout", "screen (`SCREEN_GEOMETRY`)"), ("heldout_legacy", "legacy")):
+        r = metrics[key]
+        out.append(
+            f"| {label} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | {r['ece_after']:.3f} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m tradelake.ml.train_sketch", description=__doc__)
     ap.add_argument("--out", type=Path, required=True)
@@ -276,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--eval-dir", type=Path, help="folder holding eval_<renderer>/ sets")
     ap.add_argument("--init", type=Path, help="continue from this ink checkpoint")
     ap.add_argument(
+        "--card", action="store_true", help="print the model card tables of --out and stop"
+    )
+    ap.add_argument(
         "--assemble",
         type=Path,
         help="score this trained checkpoint on every --eval-dir set and the held-out style, "
@@ -287,6 +322,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     def say(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
+    if a.card:
+        ck = torch.load(a.out, map_location="cpu", weights_only=True)
+        print(card_tables(ck["metrics"]))
+        return
     if a.assemble is not None:
         if a.eval_dir is None:
             ap.error("--assemble needs --eval-dir")
