@@ -13,6 +13,12 @@ without that renderer) scored on that renderer's held-out set (``--data``, rende
 fixed seeds if missing), next to a baseline on the same charts: ``--baseline PATH``, by
 default the shipped checkpoint. The model card's baseline is the first shipped model
 (Pillow renderer only): ``git show 138de3b:src/tradelake/ml/weights/chart_cnn.pt > v1.pt``.
+A checkpoint trained on no renderer (``train_renderers`` empty, the shipped 3.x) is scored on
+every renderer directly: each is software it never saw.
+
+``--stress --data DIR [--baseline PATH]`` scores the model (and the baseline) on those eval
+sets re-encoded as other screens would hand them over: JPEG q35, a capture at 55 % size, the
+inverted theme, a gradient background.
 """
 
 from __future__ import annotations
@@ -101,8 +107,17 @@ def main() -> None:
         default=WEIGHTS,
         help="checkpoint scored on every renderer it never saw (default: the shipped one)",
     )
+    ap.add_argument(
+        "--stress",
+        action="store_true",
+        help="macro-F1 of --model and --baseline on the --data eval sets, re-encoded as another "
+        "screen would give them (JPEG, small capture, inverted theme, gradient background)",
+    )
     a = ap.parse_args()
     torch.set_num_threads(2)
+    if a.stress:
+        _stress(a.data, a.model, a.baseline)
+        return
     if a.cross_renderer:
         _cross_renderer(a.folds, a.data, a.baseline, a.model)
         return
@@ -228,6 +243,55 @@ def _cross_renderer(folds: Path, data: Path, baseline: Path | None, model: Path)
         )
         results[name] = rep
     print(cr.loro_table(results))
+
+
+def _gradient(img: Image.Image) -> Image.Image:
+    """Blend a vertical gradient into the background (as some terminals' themes do)."""
+    a = np.asarray(img).astype(np.float32)
+    ramp = np.linspace(-28.0, 28.0, a.shape[0], dtype=np.float32)[:, None, None]
+    return Image.fromarray(np.clip(a + ramp, 0, 255).astype(np.uint8))
+
+
+STRESS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "as drawn": lambda im: im,
+    "JPEG q35": lambda im: Image.open(_encoded(im, "JPEG", quality=35)).convert("RGB"),
+    "captured at 55 %": lambda im: im.resize((im.width * 55 // 100, im.height * 55 // 100)),
+    "inverted theme": lambda im: Image.fromarray(255 - np.asarray(im)),
+    "gradient background": _gradient,
+}
+
+
+def _encoded(img: Image.Image, fmt: str, **kw: int) -> io.BytesIO:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    buf.seek(0)
+    return buf
+
+
+def _stress(data: Path, model: Path, baseline: Path | None) -> None:
+    import csv
+
+    from tradelake.ml.evaluation import confusion_matrix, macro_f1
+
+    clfs = {"model": ChartClassifier.load(model)}
+    if baseline is not None:
+        clfs["baseline"] = ChartClassifier.load(baseline)
+    folders = sorted(p for p in data.glob("eval_*") if (p / "labels.csv").is_file())
+    if not folders:
+        raise SystemExit(f"no eval_<renderer>/labels.csv under {data}")
+    print(f"{'renderer':<11} {'screen':<20} " + " ".join(f"{k:>9}" for k in clfs))
+    for folder in folders:
+        rows = list(csv.DictReader((folder / "labels.csv").open()))
+        images = [decode((folder / r["file"]).read_bytes()) for r in rows]
+        truth = [CLASSES.index(r["label"]) for r in rows]
+        for name, change in STRESS.items():
+            shown = [change(im) for im in images]
+            scores = []
+            for clf in clfs.values():
+                pred = [CLASSES.index(p.signal) for p in clf.predict(shown)]
+                scores.append(macro_f1(confusion_matrix(truth, pred, len(CLASSES))))
+            label = folder.name.removeprefix("eval_")
+            print(f"{label:<11} {name:<20} " + " ".join(f"{v:>9.3f}" for v in scores))
 
 
 def _search(n: int) -> None:
